@@ -1,0 +1,21 @@
+# The two commands a new machine needs: `make run` and `make test`.
+# Both first set up whatever is missing (scripts/setup.sh is safe to repeat).
+
+.PHONY: run test check setup bench
+
+run:
+	@bash scripts/setup.sh
+	.venv/bin/python -m server $(ARGS)
+
+test:
+	@bash scripts/setup.sh --services
+	.venv/bin/python -m pytest $(ARGS)
+
+check: test
+	.venv/bin/ruff format --check .
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+
+bench:
+	@bash scripts/setup.sh
+	.venv/bin/python bench/relay_bench.py $(ARGS)

@@ -1,0 +1,151 @@
+"""BaseHandler: token auth, request arguments, the JSON envelope and error rendering."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import Any
+
+import orjson
+import tornado.web
+
+from server.context import Ctx
+from server.errors import ClientError
+from server.services import accounts
+
+log = logging.getLogger(__name__)
+
+TOKEN_COOKIE = "chatd_token"  # noqa: S105 - a cookie name, not a secret
+
+
+def token_from(handler: tornado.web.RequestHandler, body_args: dict[str, Any]) -> tuple[str, str]:
+    """(token, source): Authorization header, then a token parameter, then the cookie."""
+    header = handler.request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), "header"
+    param = body_args.get("token") or handler.get_query_argument("token", "")
+    if param:
+        return str(param), "param"
+    cookie = handler.get_cookie(TOKEN_COOKIE, "")
+    return (cookie, "cookie") if cookie else ("", "")
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """JSON API handler. Subclasses set `public = True` to skip the token check."""
+
+    public = False
+    user_id: int
+    token: str
+
+    @property
+    def ctx(self) -> Ctx:
+        ctx: Ctx = self.application.settings["ctx"]
+        return ctx
+
+    @cached_property
+    def args(self) -> dict[str, Any]:
+        """Body arguments from JSON or a form, plus query arguments."""
+        merged: dict[str, Any] = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        content_type = self.request.headers.get("Content-Type", "")
+        if content_type.startswith("application/json") and self.request.body:
+            try:
+                body = orjson.loads(self.request.body)
+            except orjson.JSONDecodeError:
+                raise ClientError(400, "body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise ClientError(400, "body must be a JSON object")
+            merged.update(body)
+        else:
+            for key in self.request.body_arguments:
+                merged[key] = self.get_body_argument(key)
+        return merged
+
+    def check_xsrf_cookie(self) -> None:
+        # The cookie alone must not authorise a cross-site POST; a header or parameter
+        # token cannot be forged by another site, so only cookie-authenticated requests
+        # need the _xsrf check.
+        if not self.public and token_from(self, self._args_or_empty())[1] == "cookie":
+            super().check_xsrf_cookie()
+
+    def _args_or_empty(self) -> dict[str, Any]:
+        try:
+            return self.args
+        except ClientError:
+            return {}
+
+    async def prepare(self) -> None:
+        if self.public:
+            return
+        token, _ = token_from(self, self.args)
+        self.user_id = await accounts.access_token(self.ctx, token)
+        self.token = token
+
+    def str_arg(self, name: str, default: str | None = None, max_len: int = 4000) -> str:
+        value = self.args.get(name, default)
+        if value is None:
+            raise ClientError(400, f"missing {name}")
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise ClientError(400, f"{name} must be a string")
+        text = str(value)
+        if len(text) > max_len:
+            raise ClientError(400, f"{name} too long")
+        return text
+
+    def int_arg(self, name: str, default: int | None = None, required: bool = True) -> int | None:
+        value = self.args.get(name)
+        if value is None or value == "":
+            if default is None and required:
+                raise ClientError(400, f"missing {name}")
+            return default
+        if isinstance(value, bool):
+            raise ClientError(400, f"{name} must be an integer")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ClientError(400, f"{name} must be an integer") from None
+
+    def ok(self, data: Any = None) -> None:
+        self._write_json({"code": 0, "msg": "", "data": data if data is not None else {}})
+
+    def ok_rows(self, rows: list[Any]) -> None:
+        self._write_json({"code": 0, "rows": rows, "total": len(rows)})
+
+    def _write_json(self, envelope: dict[str, Any]) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(orjson.dumps(envelope))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, ClientError):
+            if e.status >= 500:
+                log.error("%s %s: %s", self.request.method, self.request.path, e.msg)
+            else:
+                log.warning("%s %s -> %d %s", self.request.method, self.request.path, e.status, e.msg)
+            if not self._finished:
+                self.send_error(e.status, reason_msg=e.msg)
+            return
+        super()._handle_request_exception(e)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        msg = kwargs.get("reason_msg")
+        if msg is None:
+            exc_info = kwargs.get("exc_info")
+            exc = exc_info[1] if exc_info else None
+            if isinstance(exc, tornado.web.HTTPError) and exc.log_message and status_code < 500:
+                msg = exc.log_message % exc.args if exc.args else exc.log_message
+            elif status_code >= 500 and self.settings.get("debug") and exc is not None:
+                msg = f"{type(exc).__name__}: {exc}"
+            else:
+                msg = self._reason
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(orjson.dumps({"code": -1, "msg": msg}))
+
+
+class NotFoundHandler(BaseHandler):
+    public = True
+
+    def prepare_404(self) -> None:
+        raise ClientError(404, "no such endpoint")
+
+    async def prepare(self) -> None:
+        self.prepare_404()

@@ -1,0 +1,46 @@
+"""The HTML pages and a health check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.web
+
+from server import __version__
+from server.context import Ctx
+
+PAGES = ("chat", "login", "register")
+
+
+class PageHandler(tornado.web.RequestHandler):
+    def initialize(self, page: str) -> None:
+        self.page = page
+
+    def get(self) -> None:
+        # Pages carry no user data (the script fetches it), so they may be cached briefly.
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+            "style-src 'self' 'unsafe-inline'; connect-src 'self'; object-src 'none'; base-uri 'none'",
+        )
+        self.render(f"{self.page}.html")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.render("error.html", status_code=status_code, message=self._reason)
+
+
+class HealthHandler(tornado.web.RequestHandler):
+    def get(self) -> None:
+        ctx: Ctx = self.application.settings["ctx"]
+        self.set_header("Cache-Control", "no-store")
+        self.finish(
+            {
+                "status": "ok",
+                "version": __version__,
+                "sockets": ctx.hub.online_sockets(),
+                "users_online": len(ctx.hub.nodes),
+            }
+        )

@@ -1,0 +1,62 @@
+"""/user/* endpoints."""
+
+from __future__ import annotations
+
+from handlers.base import TOKEN_COOKIE, BaseHandler
+from server.services import accounts
+from server.services.accounts import AccountRow
+
+
+class _SetsTokenCookie(BaseHandler):
+    public = True
+
+    def answer_with_cookie(self, account: AccountRow) -> None:
+        # The page keeps the token for API calls; the cookie lets the WebSocket and page
+        # loads authenticate. HttpOnly keeps scripts off it; SameSite keeps other sites off.
+        self.set_cookie(
+            TOKEN_COOKIE,
+            account["token"],
+            httponly=True,
+            samesite="Strict",
+            secure=self.ctx.settings.cookie_secure,
+            expires_days=self.ctx.settings.token_days,
+        )
+        self.ok(account)
+
+
+class RegisterHandler(_SetsTokenCookie):
+    async def post(self) -> None:
+        account = await accounts.do_register(
+            self.ctx,
+            mobile=self.str_arg("mobile", max_len=32).strip(),
+            passwd=self.str_arg("passwd", max_len=256),
+            nickname=self.str_arg("nickname", max_len=256),
+            avatar=self.str_arg("avatar", "", max_len=512),
+            sex=self.str_arg("sex", "U", max_len=1),
+        )
+        self.set_status(200)
+        self.answer_with_cookie(account)
+
+
+class LoginHandler(_SetsTokenCookie):
+    async def post(self) -> None:
+        account = await accounts.do_login(
+            self.ctx,
+            mobile=self.str_arg("mobile", max_len=32).strip(),
+            passwd=self.str_arg("passwd", max_len=256),
+        )
+        self.answer_with_cookie(account)
+
+
+class LogoutHandler(BaseHandler):
+    async def post(self) -> None:
+        await accounts.do_logout(self.ctx, self.token)
+        self.clear_cookie(TOKEN_COOKIE)
+        self.ok()
+
+
+class FindUserHandler(BaseHandler):
+    async def post(self) -> None:
+        user_id = self.int_arg("id", required=False)
+        mobile = self.str_arg("mobile", "", max_len=32).strip() or None
+        self.ok(await accounts.get_public_user(self.ctx, user_id=user_id, mobile=mobile))

@@ -1,0 +1,124 @@
+"""Friends and communities. Like the original's contact table, one Contact row per direction:
+(owner, dst, FRIEND) both ways for a friendship, (user, community, MEMBER) for membership."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import peewee
+
+from models.db import BaseModel, now_ms
+from models.users import PublicUser, User, public_row
+
+FRIEND = 1
+MEMBER = 2
+
+
+class Community(BaseModel):
+    name = peewee.CharField(max_length=64)
+    owner_id = peewee.IntegerField(index=True)
+    icon = peewee.CharField(max_length=512, default="")
+    cate = peewee.IntegerField(default=0)
+    memo = peewee.CharField(max_length=512, default="")
+    createat = peewee.BigIntegerField(default=now_ms)
+
+
+class Contact(BaseModel):
+    owner_id = peewee.IntegerField()
+    dst_id = peewee.IntegerField()
+    cate = peewee.IntegerField()
+    createat = peewee.BigIntegerField(default=now_ms)
+
+    class Meta:
+        indexes = (
+            (("owner_id", "cate", "dst_id"), True),
+            (("dst_id", "cate"), False),  # members of a community
+        )
+
+
+class CommunityRow(TypedDict):
+    id: int
+    name: str
+    ownerid: int
+    icon: str
+    cate: int
+    memo: str
+    createat: int
+
+
+def community_row(c: Community) -> CommunityRow:
+    return CommunityRow(
+        id=c.id, name=c.name, ownerid=c.owner_id, icon=c.icon, cate=c.cate, memo=c.memo, createat=c.createat
+    )
+
+
+def are_friends(user_id: int, other_id: int) -> bool:
+    return (
+        Contact.select()
+        .where((Contact.owner_id == user_id) & (Contact.cate == FRIEND) & (Contact.dst_id == other_id))
+        .exists()
+    )
+
+
+def insert_friendship(user_id: int, other_id: int) -> None:
+    now = now_ms()
+    Contact.insert_many(
+        [
+            {"owner_id": user_id, "dst_id": other_id, "cate": FRIEND, "createat": now},
+            {"owner_id": other_id, "dst_id": user_id, "cate": FRIEND, "createat": now},
+        ]
+    ).on_conflict_ignore().execute()
+
+
+def list_friends(user_id: int) -> list[PublicUser]:
+    query = (
+        User.select()
+        .join(Contact, on=(Contact.dst_id == User.id))
+        .where((Contact.owner_id == user_id) & (Contact.cate == FRIEND))
+        .order_by(User.nickname, User.id)
+    )
+    return [public_row(u) for u in query]
+
+
+def find_community(community_id: int) -> Community | None:
+    return Community.get_or_none(Community.id == community_id)
+
+
+def insert_community(owner_id: int, name: str, icon: str, memo: str, cate: int) -> Community:
+    community = Community.create(name=name, owner_id=owner_id, icon=icon, memo=memo, cate=cate)
+    insert_membership(owner_id, community.id)
+    return community
+
+
+def is_member(user_id: int, community_id: int) -> bool:
+    return (
+        Contact.select()
+        .where((Contact.owner_id == user_id) & (Contact.cate == MEMBER) & (Contact.dst_id == community_id))
+        .exists()
+    )
+
+
+def insert_membership(user_id: int, community_id: int) -> bool:
+    """Add a member; False when they already were one."""
+    if is_member(user_id, community_id):
+        return False
+    # on_conflict_ignore covers a concurrent join from another process.
+    Contact.insert(
+        owner_id=user_id, dst_id=community_id, cate=MEMBER, createat=now_ms()
+    ).on_conflict_ignore().execute()
+    return True
+
+
+def list_communities(user_id: int) -> list[CommunityRow]:
+    query = (
+        Community.select()
+        .join(Contact, on=(Contact.dst_id == Community.id))
+        .where((Contact.owner_id == user_id) & (Contact.cate == MEMBER))
+        .order_by(Community.id)
+    )
+    return [community_row(c) for c in query]
+
+
+def community_ids_of(user_id: int) -> set[int]:
+    query = Contact.select(Contact.dst_id).where((Contact.owner_id == user_id) & (Contact.cate == MEMBER))
+    return {row.dst_id for row in query}

@@ -1,0 +1,113 @@
+"""The database: one proxy bound at start-up to SQLite (WAL) or PostgreSQL, plus schema set-up."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import peewee
+
+log = logging.getLogger(__name__)
+
+database = peewee.DatabaseProxy()
+
+
+class BaseModel(peewee.Model):
+    id = peewee.AutoField()  # declared so type checkers see it; peewee would add it anyway
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class DatabaseError(RuntimeError):
+    """The database URL names something chatd cannot open or use."""
+
+
+def now_ms() -> int:
+    """Timestamps on the wire and in tables are integer milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+def open_database(url: str, synchronous: str = "full") -> peewee.Database:
+    """Make a peewee Database from a sqlite:/// or postgresql:// URL (not yet connected)."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # WAL lets readers run beside the single writer; busy_timeout waits out a
+        # concurrent writer (a second process, a backup) instead of failing at once.
+        # synchronous=full makes each commit durable on power loss; batching keeps
+        # that to one flush per batch of messages.
+        return peewee.SqliteDatabase(
+            path,
+            check_same_thread=False,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": synchronous,
+                "foreign_keys": 1,
+                "cache_size": -16000,
+                "busy_timeout": 10000,
+            },
+        )
+    if url.startswith(("postgresql://", "postgres://")):
+        parsed = urlparse(url)
+        kwargs: dict[str, Any] = {
+            "host": parsed.hostname or None,
+            "port": parsed.port or 5432,
+            "user": unquote(parsed.username) if parsed.username else None,
+            "password": unquote(parsed.password) if parsed.password else None,
+            "autorollback": True,
+        }
+        return peewee.PostgresqlDatabase(parsed.path.lstrip("/"), **kwargs)
+    raise DatabaseError(f"unsupported database URL {url!r}")
+
+
+def bind(db: peewee.Database) -> None:
+    database.initialize(db)
+
+
+def is_postgres(db: peewee.Database | None = None) -> bool:
+    target = db if db is not None else database.obj
+    return isinstance(target, peewee.PostgresqlDatabase)
+
+
+class SchemaVersion(BaseModel):
+    version = peewee.IntegerField()
+
+
+def all_models() -> list[type[BaseModel]]:
+    from models import contacts, messages, users
+
+    return [users.User, users.Token, contacts.Community, contacts.Contact, messages.Message]
+
+
+# Each entry brings the schema from version i to i+1. Append, never edit.
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [
+    lambda db: db.create_tables(all_models(), safe=True),
+]
+
+
+def migrate(db: peewee.Database) -> int:
+    """Create or upgrade the schema to the newest version; returns that version."""
+    with db.connection_context():
+        with db.atomic():
+            db.create_tables([SchemaVersion], safe=True)
+            row = SchemaVersion.select().first()
+            current = row.version if row else 0
+            if current > len(MIGRATIONS):
+                raise DatabaseError(
+                    f"database schema version {current} is newer than this chatd ({len(MIGRATIONS)})"
+                )
+            for step in range(current, len(MIGRATIONS)):
+                log.info("migrating schema to version %d", step + 1)
+                MIGRATIONS[step](db)
+            if row is None:
+                SchemaVersion.create(version=len(MIGRATIONS))
+            elif current != len(MIGRATIONS):
+                SchemaVersion.update(version=len(MIGRATIONS)).execute()
+    return len(MIGRATIONS)

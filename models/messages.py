@@ -1,0 +1,148 @@
+"""Stored messages: the single source of truth for acks, history and since=ID replay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypedDict
+
+import peewee
+
+from models.contacts import FRIEND, MEMBER, Contact
+from models.db import BaseModel, is_postgres
+
+# Wire numbers, named once.
+CMD_HEARTBEAT = 0
+CMD_SINGLE = 10
+CMD_GROUP = 11
+
+
+class Message(BaseModel):
+    id = peewee.BigAutoField()
+    user_id = peewee.IntegerField()  # the real sender, from the token
+    cmd = peewee.SmallIntegerField()
+    dst_id = peewee.IntegerField()
+    media = peewee.SmallIntegerField()
+    content = peewee.TextField(default="")
+    pic = peewee.CharField(max_length=512, default="")
+    url = peewee.CharField(max_length=512, default="")
+    memo = peewee.TextField(default="")
+    amount = peewee.FloatField(default=0)
+    cmid = peewee.CharField(max_length=64)
+    createat = peewee.BigIntegerField()
+
+    class Meta:
+        indexes = (
+            (("user_id", "cmid"), True),  # exactly-once per client message id
+            (("cmd", "dst_id", "id"), False),  # group history, inbox replay
+            (("cmd", "dst_id", "user_id", "id"), False),  # 1:1 conversation history
+            (("user_id", "id"), False),  # own messages for the sender's other devices
+        )
+
+
+class MessageRow(TypedDict):
+    id: int
+    userid: int
+    cmd: int
+    dstid: int
+    media: int
+    content: str
+    pic: str
+    url: str
+    memo: str
+    amount: float
+    cmid: str
+    createat: int
+
+
+class NewMessage(TypedDict):
+    user_id: int
+    cmd: int
+    dst_id: int
+    media: int
+    content: str
+    pic: str
+    url: str
+    memo: str
+    amount: float
+    cmid: str
+
+
+def message_row(m: Message) -> MessageRow:
+    return MessageRow(
+        id=m.id,
+        userid=m.user_id,
+        cmd=m.cmd,
+        dstid=m.dst_id,
+        media=m.media,
+        content=m.content,
+        pic=m.pic,
+        url=m.url,
+        memo=m.memo,
+        amount=m.amount,
+        cmid=m.cmid,
+        createat=m.createat,
+    )
+
+
+def find_by_cmid(user_id: int, cmid: str) -> MessageRow | None:
+    m = Message.get_or_none((Message.user_id == user_id) & (Message.cmid == cmid))
+    return message_row(m) if m else None
+
+
+def lock_for_insert() -> None:
+    """On PostgreSQL, serialise message inserts across processes until commit, so ids
+    become visible in the order they were given and since=ID replay never skips one.
+    (SQLite already has one writer.)"""
+    if is_postgres():
+        Message._meta.database.execute_sql("SELECT pg_advisory_xact_lock(7311001)")
+
+
+def insert_message(new: NewMessage, createat: int) -> MessageRow:
+    message = Message.create(createat=createat, **new)
+    return message_row(message)
+
+
+def _visible_to(user_id: int) -> peewee.Expression:
+    groups = Contact.select(Contact.dst_id).where((Contact.owner_id == user_id) & (Contact.cate == MEMBER))
+    return (
+        ((Message.cmd == CMD_SINGLE) & (Message.dst_id == user_id))
+        | (Message.user_id == user_id)
+        | ((Message.cmd == CMD_GROUP) & (Message.dst_id.in_(groups)))
+    )
+
+
+def list_since(user_id: int, since_id: int, limit: int) -> list[MessageRow]:
+    """Messages this user should see with id > since_id, oldest first (for replay)."""
+    query = (
+        Message.select()
+        .where((Message.id > since_id) & _visible_to(user_id))
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    return [message_row(m) for m in query]
+
+
+def list_conversation(
+    user_id: int, cmd: int, dst_id: int, before_id: int | None, limit: int
+) -> list[MessageRow]:
+    """One conversation's messages, newest first, optionally older than before_id."""
+    if cmd == CMD_SINGLE:
+        where = (Message.cmd == CMD_SINGLE) & (
+            ((Message.user_id == user_id) & (Message.dst_id == dst_id))
+            | ((Message.user_id == dst_id) & (Message.dst_id == user_id))
+        )
+    else:
+        where = (Message.cmd == CMD_GROUP) & (Message.dst_id == dst_id)
+    if before_id is not None:
+        where &= Message.id < before_id
+    query = Message.select().where(where).order_by(Message.id.desc()).limit(limit)
+    return [message_row(m) for m in query]
+
+
+def count_all() -> int:
+    return Message.select().count()
+
+
+def friend_ids_of(user_id: int) -> Iterable[int]:
+    query = Contact.select(Contact.dst_id).where((Contact.owner_id == user_id) & (Contact.cate == FRIEND))
+    return [row.dst_id for row in query]

@@ -1,0 +1,119 @@
+"""Users and their login tokens (several per user, one per device; stored only as a SHA-256 digest)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import TypedDict
+
+import peewee
+
+from models.db import BaseModel, now_ms
+
+
+class User(BaseModel):
+    mobile = peewee.CharField(max_length=32, unique=True)
+    passwd = peewee.CharField(max_length=255)  # an argon2id hash, never the password
+    nickname = peewee.CharField(max_length=64)
+    avatar = peewee.CharField(max_length=512, default="")
+    sex = peewee.CharField(max_length=1, default="U")
+    memo = peewee.CharField(max_length=512, default="")
+    createat = peewee.BigIntegerField(default=now_ms)
+
+
+class Token(BaseModel):
+    user = peewee.ForeignKeyField(User, on_delete="CASCADE", backref="tokens")
+    # 256 random bits are unguessable, so a plain SHA-256 (not a slow KDF) is enough
+    # to keep a stolen database from yielding working tokens.
+    digest = peewee.CharField(max_length=64, unique=True)
+    createat = peewee.BigIntegerField(default=now_ms)
+    usedat = peewee.BigIntegerField(default=now_ms)
+
+
+class UserRow(TypedDict):
+    id: int
+    mobile: str
+    nickname: str
+    avatar: str
+    sex: str
+    memo: str
+    createat: int
+
+
+class PublicUser(TypedDict):
+    id: int
+    nickname: str
+    avatar: str
+    sex: str
+    memo: str
+
+
+def user_row(user: User) -> UserRow:
+    return UserRow(
+        id=user.id,
+        mobile=user.mobile,
+        nickname=user.nickname,
+        avatar=user.avatar,
+        sex=user.sex,
+        memo=user.memo,
+        createat=user.createat,
+    )
+
+
+def public_row(user: User) -> PublicUser:
+    return PublicUser(id=user.id, nickname=user.nickname, avatar=user.avatar, sex=user.sex, memo=user.memo)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def find_by_mobile(mobile: str) -> User | None:
+    return User.get_or_none(User.mobile == mobile)
+
+
+def find_by_id(user_id: int) -> User | None:
+    return User.get_or_none(User.id == user_id)
+
+
+def mobile_taken(mobile: str) -> bool:
+    return User.select().where(User.mobile == mobile).exists()
+
+
+def insert_user(mobile: str, passwd_hash: str, nickname: str, avatar: str, sex: str) -> User:
+    return User.create(mobile=mobile, passwd=passwd_hash, nickname=nickname, avatar=avatar, sex=sex)
+
+
+def passwd_hash_of(mobile: str) -> tuple[int, str] | None:
+    row = User.select(User.id, User.passwd).where(User.mobile == mobile).first()
+    return (row.id, row.passwd) if row else None
+
+
+def set_passwd_hash(user_id: int, passwd_hash: str) -> None:
+    User.update(passwd=passwd_hash).where(User.id == user_id).execute()
+
+
+def issue_token(user_id: int) -> str:
+    """Create a new token for a user (a new device session) and return it in clear, once."""
+    token = secrets.token_urlsafe(32)
+    Token.create(user=user_id, digest=token_digest(token))
+    return token
+
+
+def user_for_token(token: str, max_idle_ms: int) -> int | None:
+    """The user id a token belongs to, or None when unknown or idle too long."""
+    row = Token.select(Token.id, Token.user, Token.usedat).where(Token.digest == token_digest(token)).first()
+    if row is None:
+        return None
+    now = now_ms()
+    if now - row.usedat > max_idle_ms:
+        Token.delete().where(Token.id == row.id).execute()
+        return None
+    # Refresh the idle clock at most hourly so reads do not become writes.
+    if now - row.usedat > 3_600_000:
+        Token.update(usedat=now).where(Token.id == row.id).execute()
+    return int(row.user_id)
+
+
+def revoke_token(token: str) -> bool:
+    return Token.delete().where(Token.digest == token_digest(token)).execute() > 0

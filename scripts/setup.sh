@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Set up whatever is missing on this machine for chatd: system libraries, the virtual
+# environment and its packages. With --services, also make sure the PostgreSQL server the
+# tests use is running. Safe to run again: each step checks first and does nothing if done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_services=0
+[ "${1:-}" = "--services" ] && want_services=1
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    say "need root for: $*"; return 1; fi
+}
+
+apt_updated=0
+apt_install() {
+  command -v apt-get >/dev/null || { say "no apt-get; install $* by hand"; return 1; }
+  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  say "installing $*"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- system libraries ---------------------------------------------------------
+if ! ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1'; then
+  apt_install libmagic1 || apt_install libmagic1t64
+fi
+
+# --- Python -------------------------------------------------------------------
+PY=""
+for candidate in python3.13 python3.12 python3.11 python3; do
+  if command -v "$candidate" >/dev/null &&
+     "$candidate" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    PY=$candidate; break
+  fi
+done
+if [ -z "$PY" ]; then
+  apt_install python3 python3-venv python3-dev
+  PY=python3
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $PY"
+  "$PY" -m venv .venv || { apt_install python3-venv; rm -rf .venv; "$PY" -m venv .venv; }
+fi
+
+# Reinstall only when the declared dependencies change.
+stamp=.venv/.chatd-deps
+want=$(sha256sum setup.cfg | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  say "installing Python packages"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,postgres,redis]'
+  echo "$want" > "$stamp"
+fi
+
+# pydub finds ffmpeg by the plain name "ffmpeg" on PATH; imageio-ffmpeg ships the binary.
+if [ ! -e .venv/bin/ffmpeg ]; then
+  ln -sf "$(.venv/bin/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" .venv/bin/ffmpeg
+fi
+
+[ "$want_services" = 1 ] || exit 0
+
+# --- services the tests use -----------------------------------------------------
+pg_ready() { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; }
+if ! pg_ready; then
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then apt_install postgresql; fi
+  version=$(ls /etc/postgresql | sort -V | tail -n1)
+  say "starting PostgreSQL $version"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_ready && break; sleep 0.5; done
+  pg_ready || { say "PostgreSQL did not start"; exit 1; }
+fi
+# Tests connect as postgres to database "test" over TCP with trust auth, as on this machine kind.
+if ! psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1; then
+  say "preparing database test (trust auth on 127.0.0.1)"
+  as_root su postgres -c "psql -Atc \"select 1 from pg_database where datname='test'\"" | grep -q 1 ||
+    as_root su postgres -c "createdb test"
+  hba=$(as_root su postgres -c "psql -Atc 'show hba_file'")
+  if ! as_root grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+    as_root sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+    as_root su postgres -c "psql -Atc 'select pg_reload_conf()'" >/dev/null
+  fi
+fi

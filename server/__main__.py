@@ -1,0 +1,94 @@
+"""`python -m server` / `chatd`: parse options, open the database, serve, stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+
+import tornado.httpserver
+
+from models.db import DatabaseError
+from server.app import make_app, make_ctx
+from server.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("chatd")
+
+SHUTDOWN_GRACE_S = 5.0
+
+
+def fail(reason: str, code: int = 2) -> None:
+    print(f"chatd: {reason}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def check_upload_dir(settings: Settings) -> None:
+    try:
+        settings.upload_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=settings.upload_dir):
+            pass
+    except OSError as exc:
+        fail(f"upload dir {settings.upload_dir} is not usable: {exc.strerror or exc}", 1)
+
+
+async def serve(settings: Settings) -> None:
+    try:
+        ctx = make_ctx(settings)
+    except DatabaseError as exc:
+        fail(f"database {settings.database} is not usable: {exc}", 1)
+    except Exception as exc:  # noqa: BLE001 - any driver error (bad path, refused, no permission) is one line
+        fail(f"database is not usable: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", 1)
+    app = make_app(settings, ctx)
+    server = tornado.httpserver.HTTPServer(app, xheaders=True, max_body_size=64 * 1024 * 1024)
+    try:
+        server.listen(settings.port, settings.host)
+    except OSError as exc:
+        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", 1)
+    log.info("chatd listening on %s (pid %d)", settings.describe(), os.getpid())
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    log.info("stopping: closing sockets and finishing writes")
+    server.stop()
+    ctx.hub.shut_all(1001, "server restarting")
+    try:
+        await asyncio.wait_for(ctx.close(), SHUTDOWN_GRACE_S)
+    except TimeoutError:
+        log.warning("pending writes did not finish within %.0f s", SHUTDOWN_GRACE_S)
+    try:
+        await asyncio.wait_for(server.close_all_connections(), 1.0)
+    except TimeoutError:
+        pass
+    log.info("stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        settings = load_settings(argv)
+    except SettingsError as exc:
+        fail(str(exc))
+    if settings.redis_url or settings.processes > 1:
+        fail("bad value for option redis_url/processes: this build has only the in-process bus")
+    logging.basicConfig(
+        level=logging.DEBUG if settings.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    check_upload_dir(settings)
+    try:
+        import uvloop
+
+        uvloop.run(serve(settings))
+    except ImportError:
+        asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""make_app(settings): the Tornado application with its database, pools, bus, hub and writer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import tornado.web
+
+from handlers import contacts, messages, pages, socket, users
+from handlers.base import BaseHandler
+from models import db
+from server.bus import InProcessBus
+from server.context import Ctx
+from server.errors import ClientError
+from server.hub import Hub
+from server.pools import Pools
+from server.services import messages as message_service
+from server.settings import ROOT, Settings
+from server.writer import MessageWriter
+
+log = logging.getLogger(__name__)
+
+
+class NotFoundHandler(BaseHandler):
+    public = True
+
+    async def prepare(self) -> None:
+        raise ClientError(404, "not found")
+
+
+def make_ctx(settings: Settings) -> Ctx:
+    """Open and migrate the database and wire the process's shared parts together."""
+    database = db.open_database(settings.database, settings.sqlite_synchronous)
+    db.bind(database)
+    db.migrate(database)
+    pools = Pools(database, settings.db_threads, settings.hash_threads)
+    bus = InProcessBus()
+    hub = Hub()
+    bus.subscribe(hub.on_event)
+    holder: dict[str, Ctx] = {}
+
+    async def store(items: list[Any]) -> list[Any]:
+        return await pools.db(message_service.store_batch, items)
+
+    async def after_commit(results: list[Any]) -> None:
+        await message_service.publish_stored(holder["ctx"], results)
+
+    writer: MessageWriter[Any, Any] = MessageWriter(store, after_commit, settings.write_batch)
+    ctx = Ctx(settings=settings, pools=pools, bus=bus, hub=hub, writer=writer)
+    holder["ctx"] = ctx
+    return ctx
+
+
+def routes() -> list[Any]:
+    page_routes = [(rf"/{name}\.html", pages.PageHandler, {"page": name}) for name in pages.PAGES]
+    return [
+        (r"/", tornado.web.RedirectHandler, {"url": "/chat.html"}),
+        *page_routes,
+        (r"/healthz", pages.HealthHandler),
+        (r"/user/register", users.RegisterHandler),
+        (r"/user/login", users.LoginHandler),
+        (r"/user/logout", users.LogoutHandler),
+        (r"/user/find", users.FindUserHandler),
+        (r"/contact/addfriend", contacts.AddFriendHandler),
+        (r"/contact/loadfriend", contacts.LoadFriendHandler),
+        (r"/contact/createcommunity", contacts.CreateCommunityHandler),
+        (r"/contact/joincommunity", contacts.JoinCommunityHandler),
+        (r"/contact/loadcommunity", contacts.LoadCommunityHandler),
+        (r"/message/history", messages.HistoryHandler),
+        (r"/chat", socket.ChatSocketHandler),
+    ]
+
+
+def make_app(settings: Settings, ctx: Ctx | None = None) -> tornado.web.Application:
+    ctx = ctx or make_ctx(settings)
+    return tornado.web.Application(
+        routes(),
+        ctx=ctx,
+        debug=settings.debug,
+        autoreload=False,
+        template_path=str(ROOT / "view"),
+        static_path=str(ROOT / "asset"),
+        static_url_prefix="/asset/",
+        default_handler_class=NotFoundHandler,
+        xsrf_cookies=True,
+        cross_origin_protection=True,
+        trusted_origins=list(settings.allowed_origins),
+        websocket_ping_interval=settings.ping_interval or None,
+        websocket_max_message_size=settings.max_frame_bytes,
+        compress_response=True,
+    )

@@ -1,0 +1,56 @@
+"""The bus carries what was stored to every process's hub. In-process here; a Redis bus
+with the same two methods drops in for several processes or machines.
+
+Contract for any bus: events reach subscribers in the order they were published, and a
+Delivery is published only after its message is committed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A stored message for some users' sockets. `payload` is the message frame, encoded once."""
+
+    message_id: int
+    payload: bytes
+    user_ids: tuple[int, ...] = ()  # 1:1: sender and recipient
+    group_id: int | None = None  # group: every member online
+    skip_socket: str = ""  # the socket that sent it gets the ack instead
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A user joined a group: live nodes start receiving its messages at once."""
+
+    user_id: int
+    group_id: int
+
+
+Event = Delivery | Membership
+Subscriber = Callable[[Event], None]
+
+
+class InProcessBus:
+    """Hands each event straight to the subscribers, on the IOLoop that publishes it."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    async def publish(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("bus subscriber failed on %r", type(event).__name__)
+
+    async def close(self) -> None:
+        self._subscribers.clear()

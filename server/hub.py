@@ -1,0 +1,88 @@
+"""The hub: one per process, IOLoop thread only. user id -> Node (live sockets, group set)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from server.bus import Delivery, Event, Membership
+
+log = logging.getLogger(__name__)
+
+
+class Outlet(Protocol):
+    """What the hub needs of a socket: a key, a non-blocking push, and a close."""
+
+    key: str
+
+    def push(self, message_id: int, payload: bytes) -> None: ...
+
+    def shut(self, code: int, reason: str) -> None: ...
+
+
+@dataclass
+class Node:
+    sockets: dict[str, Outlet] = field(default_factory=dict)
+    groups: set[int] = field(default_factory=set)
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.nodes: dict[int, Node] = {}
+        # group id -> online members here, so a group message touches only its members
+        # (the original scanned every online user per group message).
+        self.group_members: dict[int, set[int]] = {}
+
+    def attach(self, user_id: int, outlet: Outlet) -> None:
+        self.nodes.setdefault(user_id, Node()).sockets[outlet.key] = outlet
+
+    def detach(self, user_id: int, outlet: Outlet) -> None:
+        node = self.nodes.get(user_id)
+        if node is None or node.sockets.get(outlet.key) is not outlet:
+            return
+        del node.sockets[outlet.key]
+        if not node.sockets:
+            for group_id in node.groups:
+                members = self.group_members.get(group_id)
+                if members is not None:
+                    members.discard(user_id)
+                    if not members:
+                        del self.group_members[group_id]
+            del self.nodes[user_id]
+
+    def add_groups(self, user_id: int, group_ids: Iterable[int]) -> None:
+        node = self.nodes.get(user_id)
+        if node is None:
+            return  # offline: the database is the truth, loaded when they connect
+        for group_id in group_ids:
+            node.groups.add(group_id)
+            self.group_members.setdefault(group_id, set()).add(user_id)
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, Delivery):
+            self.deliver(event)
+        elif isinstance(event, Membership):
+            self.add_groups(event.user_id, [event.group_id])
+
+    def deliver(self, delivery: Delivery) -> None:
+        if delivery.group_id is not None:
+            user_ids: Iterable[int] = tuple(self.group_members.get(delivery.group_id, ()))
+        else:
+            user_ids = delivery.user_ids
+        for user_id in user_ids:
+            node = self.nodes.get(user_id)
+            if node is None:
+                continue
+            for key, outlet in tuple(node.sockets.items()):
+                if key != delivery.skip_socket:
+                    outlet.push(delivery.message_id, delivery.payload)
+
+    def online_sockets(self) -> int:
+        return sum(len(node.sockets) for node in self.nodes.values())
+
+    def shut_all(self, code: int, reason: str) -> None:
+        for node in list(self.nodes.values()):
+            for outlet in list(node.sockets.values()):
+                outlet.shut(code, reason)

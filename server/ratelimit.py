@@ -1,0 +1,56 @@
+"""Small in-memory rate limiters (per process): a token bucket for sends, a window for logins."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+
+class TokenBuckets:
+    """Each key may spend `burst` at once and earns `rate` tokens per second back."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._buckets: dict[object, tuple[float, float]] = {}
+
+    def allow(self, key: object, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        tokens, stamp = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > 100_000:
+            self._forget_full(now)
+        return True
+
+    def _forget_full(self, now: float) -> None:
+        # Buckets that have refilled carry no state worth keeping.
+        full_after = self.burst / self.rate
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
+
+
+class FailureWindow:
+    """Counts failures per key over a sliding window; blocked once `limit` is reached."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        stamps = self._failures.setdefault(key, deque())
+        while stamps and now - stamps[0] > self.window_s:
+            stamps.popleft()
+        return stamps
+
+    def blocked(self, key: str) -> bool:
+        return len(self._recent(key, time.monotonic())) >= self.limit
+
+    def fail(self, key: str) -> None:
+        self._recent(key, time.monotonic()).append(time.monotonic())
+
+    def clear(self, key: str) -> None:
+        self._failures.pop(key, None)

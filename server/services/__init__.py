@@ -1,0 +1,1 @@
+"""Services: validation, permission checks, transactions and publishing. Handlers call these."""

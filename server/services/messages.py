@@ -1,0 +1,234 @@
+"""Sending, storing and reading messages."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from models import contacts as contact_q
+from models import messages as message_q
+from models.db import now_ms
+from models.messages import CMD_GROUP, CMD_HEARTBEAT, CMD_SINGLE, MessageRow, NewMessage
+from server.bus import Delivery
+from server.errors import ClientError
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.context import Ctx
+
+CMD_ACK = 12
+CMD_ERROR = 13
+
+MEDIA_TEXT = 1
+MEDIA_VOICE = 3
+MEDIA_IMAGE = 4
+MEDIA_EMOJI = 6
+KNOWN_MEDIA = (MEDIA_TEXT, MEDIA_VOICE, MEDIA_IMAGE, MEDIA_EMOJI)
+
+CMID_MAX = 64
+HISTORY_MAX = 100
+# An emoji code (":smile:") or a sticker ("pack/name"); the catalog check comes with media support.
+EMOJI_CODE = re.compile(r"^(:[a-z0-9_+\-]{1,60}:|[a-z0-9_\-]{1,40}/[a-z0-9_\-]{1,60})$")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A validated frame from a socket, ready to store."""
+
+    new: NewMessage
+    socket_key: str
+
+
+@dataclass(frozen=True)
+class Stored:
+    row: MessageRow
+    is_new: bool  # False: a retry of a cmid already stored; ack again, deliver nothing
+    socket_key: str
+
+
+def encode(frame: Any) -> bytes:
+    return orjson.dumps(frame)
+
+
+def parse_frame(raw: str | bytes) -> dict[str, Any]:
+    """Decode one client frame; ClientError(400) when it is not a JSON object."""
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ClientError(400, "frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise ClientError(400, "frame must be a JSON object")
+    return frame
+
+
+def frame_cmid(frame: dict[str, Any]) -> str | None:
+    cmid = frame.get("cmid")
+    return cmid if isinstance(cmid, str) else None
+
+
+def _int_field(frame: dict[str, Any], name: str) -> int:
+    value = frame.get(name)
+    # bool is an int in Python; true/false are not valid numbers here.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ClientError(400, f"{name} must be an integer")
+    return value
+
+
+def _str_field(frame: dict[str, Any], name: str) -> str:
+    value = frame.get(name, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ClientError(400, f"{name} must be a string")
+    return value
+
+
+def is_heartbeat(frame: dict[str, Any]) -> bool:
+    return frame.get("cmd") == CMD_HEARTBEAT
+
+
+def check_frame(frame: dict[str, Any], sender_id: int, settings: Settings) -> NewMessage:
+    """Validate a message frame's shape; ClientError names what is wrong."""
+    cmd = _int_field(frame, "cmd")
+    if cmd not in (CMD_SINGLE, CMD_GROUP):
+        raise ClientError(400, f"unknown cmd {cmd}")
+    cmid = frame_cmid(frame)
+    if not cmid or len(cmid) > CMID_MAX:
+        raise ClientError(400, f"cmid must be a string of 1 to {CMID_MAX} characters")
+    dst_id = _int_field(frame, "dstid")
+    if dst_id <= 0:
+        raise ClientError(400, "dstid must be positive")
+    if cmd == CMD_SINGLE and dst_id == sender_id:
+        raise ClientError(400, "cannot send a message to yourself")
+    media = _int_field(frame, "media")
+    if media not in KNOWN_MEDIA:
+        raise ClientError(400, f"unknown media {media}")
+    content = _str_field(frame, "content")
+    url = _str_field(frame, "url")
+    if media == MEDIA_TEXT:
+        if not content.strip():
+            raise ClientError(400, "empty message")
+        if len(content) > settings.max_text:
+            raise ClientError(413, f"text longer than {settings.max_text} characters")
+    elif media == MEDIA_EMOJI:
+        if not EMOJI_CODE.match(content):
+            raise ClientError(400, f"unknown emoji code {content[:64]!r}")
+    else:
+        # Voice and image messages must name a stored upload; none exist before uploads do.
+        raise ClientError(404, f"no such upload {url[:128]!r}")
+    return NewMessage(
+        user_id=sender_id,
+        cmd=cmd,
+        dst_id=dst_id,
+        media=media,
+        content=content,
+        pic="",
+        url="",
+        memo="",
+        amount=0.0,
+        cmid=cmid,
+    )
+
+
+def store_batch(batch: list[Outgoing]) -> list[Stored | BaseException]:
+    """Store a batch in the caller's transaction (the writer's). Runs in the database pool.
+
+    Per item: a retry of a stored cmid returns the stored row; a sender who may not
+    write there gets a ClientError; everything else is inserted."""
+    message_q.lock_for_insert()
+    results: list[Stored | BaseException] = []
+    seen: dict[tuple[int, str], MessageRow] = {}
+    createat = now_ms()
+    for out in batch:
+        new = out.new
+        key = (new["user_id"], new["cmid"])
+        earlier = seen.get(key) or message_q.find_by_cmid(*key)
+        if earlier is not None:
+            results.append(Stored(earlier, False, out.socket_key))
+            continue
+        try:
+            check_may_send(new["user_id"], new["cmd"], new["dst_id"])
+        except ClientError as exc:
+            results.append(exc)
+            continue
+        row = message_q.insert_message(new, createat)
+        seen[key] = row
+        results.append(Stored(row, True, out.socket_key))
+    return results
+
+
+def check_may_send(sender_id: int, cmd: int, dst_id: int) -> None:
+    if cmd == CMD_SINGLE:
+        if not contact_q.are_friends(sender_id, dst_id):
+            raise ClientError(403, f"not a friend of user {dst_id}")
+    elif contact_q.find_community(dst_id) is None:
+        raise ClientError(404, f"no group {dst_id}")
+    elif not contact_q.is_member(sender_id, dst_id):
+        raise ClientError(403, f"not a member of group {dst_id}")
+
+
+def delivery_for(stored: Stored) -> Delivery:
+    row = stored.row
+    payload = encode(row)  # once per fan-out, whatever the number of sockets
+    if row["cmd"] == CMD_GROUP:
+        return Delivery(row["id"], payload, group_id=row["dstid"], skip_socket=stored.socket_key)
+    return Delivery(row["id"], payload, user_ids=(row["userid"], row["dstid"]), skip_socket=stored.socket_key)
+
+
+def ack_frame(row: MessageRow) -> bytes:
+    return encode({"cmd": CMD_ACK, "cmid": row["cmid"], "id": row["id"], "createat": row["createat"]})
+
+
+def error_frame(cmid: str | None, status: int, msg: str) -> bytes:
+    return encode({"cmd": CMD_ERROR, "cmid": cmid, "code": status, "msg": msg})
+
+
+def do_send(ctx: Ctx, sender_id: int, frame: dict[str, Any], socket_key: str) -> asyncio.Future[Stored]:
+    """Validate and queue a frame for storing; the future resolves once it is committed
+    and published. Synchronous up to the queue, so a sender's messages keep their order."""
+    new = check_frame(frame, sender_id, ctx.settings)
+    if not ctx.send_limits.allow(sender_id):
+        raise ClientError(429, "sending too fast; slow down")
+    return ctx.writer.submit(Outgoing(new, socket_key))
+
+
+async def publish_stored(ctx: Ctx, results: list[Stored | BaseException]) -> None:
+    for result in results:
+        if isinstance(result, Stored) and result.is_new:
+            await ctx.bus.publish(delivery_for(result))
+
+
+async def list_history(
+    ctx: Ctx, user_id: int, cmd: int, dst_id: int, before_id: int | None, limit: int
+) -> list[MessageRow]:
+    """A conversation's messages, newest first; 403 unless a friend / member."""
+    if cmd not in (CMD_SINGLE, CMD_GROUP):
+        raise ClientError(400, "cmd must be 10 or 11")
+    if not 1 <= limit <= HISTORY_MAX:
+        raise ClientError(400, f"limit must be 1..{HISTORY_MAX}")
+
+    def read() -> list[MessageRow]:
+        check_may_read(user_id, cmd, dst_id)
+        return message_q.list_conversation(user_id, cmd, dst_id, before_id, limit)
+
+    rows: list[MessageRow] = await ctx.pools.db(read)
+    return rows
+
+
+def check_may_read(user_id: int, cmd: int, dst_id: int) -> None:
+    if cmd == CMD_SINGLE:
+        if not contact_q.are_friends(user_id, dst_id):
+            raise ClientError(403, f"not a friend of user {dst_id}")
+    elif not contact_q.is_member(user_id, dst_id):
+        if contact_q.find_community(dst_id) is None:
+            raise ClientError(404, f"no group {dst_id}")
+        raise ClientError(403, f"not a member of group {dst_id}")
+
+
+async def list_since(ctx: Ctx, user_id: int, since_id: int, limit: int) -> list[MessageRow]:
+    rows: list[MessageRow] = await ctx.pools.db(message_q.list_since, user_id, since_id, limit)
+    return rows

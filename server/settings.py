@@ -1,0 +1,226 @@
+"""One typed, frozen Settings object: config file < CHATD_* environment < command line.
+
+Nothing else in chatd reads config files or os.environ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "config" / "chatd.ini"
+SECTION = "chatd"
+
+
+class SettingsError(ValueError):
+    """A bad option value; the message names the option and is shown as one line."""
+
+
+def _int(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"{value} is outside {lo}..{hi}")
+        return value
+
+    return parse
+
+
+def _float(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a number") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"{value} is outside {lo}..{hi}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{raw!r} is not true/false")
+
+
+def _database(raw: str) -> str:
+    if raw.startswith("sqlite:///"):
+        path = raw[len("sqlite:///") :]
+        if not path:
+            raise ValueError("sqlite URL has no file path")
+        # sqlite:///rel/path is relative to the chatd folder; sqlite:////abs/path is absolute.
+        if path != ":memory:" and not path.startswith("/"):
+            path = str(ROOT / path)
+        return "sqlite:///" + path
+    if raw.startswith(("postgresql://", "postgres://")):
+        return raw
+    raise ValueError(f"{raw!r} is not sqlite:///PATH or postgresql://...")
+
+
+def _redis(raw: str) -> str:
+    if raw == "" or raw.startswith(("redis://", "rediss://", "unix://")):
+        return raw
+    raise ValueError(f"{raw!r} is not a redis:// URL")
+
+
+def _path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError("is empty")
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else (ROOT / path)
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+
+
+def _synchronous(raw: str) -> str:
+    if raw.lower() in ("full", "normal"):
+        return raw.lower()
+    raise ValueError(f"{raw!r} is not full or normal")
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+def _opt(default: Any, parse: Callable[[str], Any], help: str) -> Any:
+    return field(default=default, metadata={"parse": parse, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option chatd has. Names match chatd.ini keys and --long-options (with dashes)."""
+
+    host: str = _opt("127.0.0.1", _str, "address to listen on (0.0.0.0 for every interface)")
+    port: int = _opt(8088, _int(1, 65535), "TCP port")
+    database: str = _opt(
+        "sqlite:///" + str(ROOT / "chatd.db"), _database, "sqlite:///PATH or postgresql://user@host/db"
+    )
+    upload_dir: Path = _opt(ROOT / "upload", _path, "where uploads are stored")
+    redis_url: str = _opt("", _redis, "redis://host:port/db switches the bus to Redis pub/sub")
+    processes: int = _opt(1, _int(1, 64), "worker processes (more than 1 needs redis_url)")
+    debug: bool = _opt(False, _bool, "development mode: tracebacks in errors, template reload")
+    allowed_origins: tuple[str, ...] = _opt(
+        (), _origins, "extra origins allowed to open the WebSocket, comma separated"
+    )
+    cookie_secure: bool = _opt(False, _bool, "mark the token cookie Secure (set behind HTTPS)")
+    sqlite_synchronous: str = _opt(
+        "full", _synchronous, "full: an ack survives power loss; normal: only a process crash"
+    )
+    db_threads: int = _opt(4, _int(1, 64), "database threads on PostgreSQL (SQLite always uses one writer)")
+    hash_threads: int = _opt(2, _int(1, 64), "threads for password hashing")
+    write_batch: int = _opt(500, _int(1, 10000), "most messages committed in one transaction")
+    outbox_limit: int = _opt(
+        1000, _int(10, 1_000_000), "unsent frames per socket before it is closed with 1013"
+    )
+    replay_page: int = _opt(500, _int(10, 10000), "messages read per query when replaying since=ID")
+    max_text: int = _opt(4000, _int(1, 100_000), "longest text message, in characters")
+    max_frame_bytes: int = _opt(65536, _int(1024, 16 * 1024 * 1024), "largest WebSocket frame accepted")
+    send_rate: float = _opt(20.0, _float(0.1, 100000), "messages a user may send per second, sustained")
+    send_burst: int = _opt(
+        100, _int(1, 1_000_000), "messages a user may send at once before the rate applies"
+    )
+    login_attempts: int = _opt(10, _int(1, 10000), "failed logins per mobile per 10 minutes before 429")
+    ping_interval: float = _opt(25.0, _float(0, 3600), "seconds between WebSocket pings (0: off)")
+    token_days: int = _opt(90, _int(1, 3650), "days a login token stays valid without use")
+
+    @classmethod
+    def for_tests(cls, **overrides: Any) -> Settings:
+        """Defaults suited to tests: the caller's database and upload dir, no config file."""
+        return dataclasses.replace(cls(), **overrides)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database.startswith("sqlite:")
+
+    def describe(self) -> str:
+        bus = f"redis {self.redis_url}" if self.redis_url else "in-process bus"
+        return f"http://{self.host}:{self.port} database={_safe_url(self.database)} {bus}"
+
+
+def _safe_url(url: str) -> str:
+    # Never log a password embedded in a database URL.
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+    return url
+
+
+def option_names() -> list[str]:
+    return [f.name for f in fields(Settings)]
+
+
+def _parse_one(name: str, raw: str, source: str) -> Any:
+    spec = {f.name: f for f in fields(Settings)}[name]
+    try:
+        return spec.metadata["parse"](raw)
+    except ValueError as exc:
+        raise SettingsError(f"bad value for option {name} (from {source}): {exc}") from None
+
+
+def _read_file(path: Path, required: bool) -> dict[str, str]:
+    if not path.exists():
+        if required:
+            raise SettingsError(f"bad value for option config: {path} does not exist")
+        return {}
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise SettingsError(f"bad config file {path}: {exc}".replace("\n", " ")) from None
+    if not parser.has_section(SECTION):
+        return {}
+    known = set(option_names())
+    values = dict(parser.items(SECTION))
+    for key in values:
+        if key not in known:
+            raise SettingsError(f"unknown option {key} in {path}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatd", description="chatd web chat server")
+    parser.add_argument("--config", help=f"config file (default {DEFAULT_CONFIG})")
+    for f in fields(Settings):
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, help=f.metadata["help"])
+    return parser
+
+
+def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Merge file < environment < command line. Raises SettingsError naming the bad option."""
+    environ = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+    config_raw = args.config or environ.get("CHATD_CONFIG")
+    config_path = Path(config_raw) if config_raw else DEFAULT_CONFIG
+    values: dict[str, Any] = {}
+    for name, raw in _read_file(config_path, required=bool(config_raw)).items():
+        values[name] = _parse_one(name, raw, str(config_path))
+    for name in option_names():
+        env_name = "CHATD_" + name.upper()
+        if env_name in environ:
+            values[name] = _parse_one(name, environ[env_name], env_name)
+    for name in option_names():
+        raw = getattr(args, name)
+        if raw is not None:
+            values[name] = _parse_one(name, raw, "--" + name.replace("_", "-"))
+    settings = Settings(**values)
+    if settings.processes > 1 and not settings.redis_url:
+        raise SettingsError("bad value for option processes: more than 1 needs redis_url")
+    return settings

@@ -1,0 +1,156 @@
+"""Shared fixtures: a real app on a real SQLite file per test, users, sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from server.app import make_app
+from server.settings import Settings
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings for its app."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path, settings_overrides) -> Settings:
+    return Settings.for_tests(
+        database=f"sqlite:///{tmp_path}/chatd.db",
+        upload_dir=tmp_path / "up",
+        ping_interval=0,
+        **settings_overrides,
+    )
+
+
+@pytest.fixture
+def app(settings, io_loop):
+    application = make_app(settings)
+    yield application
+    io_loop.run_sync(application.settings["ctx"].close, timeout=10)
+
+
+@pytest.fixture
+def base_url(http_port) -> str:
+    return f"http://127.0.0.1:{http_port}"
+
+
+@pytest.fixture
+def ctx(app):
+    return app.settings["ctx"]
+
+
+class Api:
+    """Calls the HTTP API the way a client does and returns (status, envelope)."""
+
+    def __init__(self, client: AsyncHTTPClient, base_url: str) -> None:
+        self.client = client
+        self.base_url = base_url
+
+    async def call(
+        self, path: str, token: str | None = None, headers: dict[str, str] | None = None, **body: Any
+    ) -> tuple[int, dict[str, Any]]:
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        response = await self.client.fetch(
+            HTTPRequest(self.base_url + path, method="POST", headers=all_headers, body=orjson.dumps(body)),
+            raise_error=False,
+        )
+        return response.code, orjson.loads(response.body) if response.body else {}
+
+    async def ok(self, path: str, token: str | None = None, **body: Any) -> Any:
+        status, envelope = await self.call(path, token, **body)
+        assert status == 200 and envelope["code"] == 0, (path, status, envelope)
+        return envelope.get("data", envelope.get("rows"))
+
+
+@pytest.fixture
+def api(http_client, base_url) -> Api:
+    return Api(http_client, base_url)
+
+
+@dataclass
+class Account:
+    id: int
+    token: str
+    mobile: str
+    nickname: str
+
+
+_mobiles = iter(range(13_900_000_000, 13_999_999_999))
+
+
+async def register(api: Api, nickname: str, passwd: str = "correct horse") -> Account:
+    mobile = str(next(_mobiles))
+    data = await api.ok("/user/register", mobile=mobile, passwd=passwd, nickname=nickname)
+    return Account(id=data["id"], token=data["token"], mobile=mobile, nickname=nickname)
+
+
+class ChatClient:
+    """A WebSocket client as a test sees it: send frames, read frames, assert silence."""
+
+    def __init__(self, conn: WebSocketClientConnection, account: Account) -> None:
+        self.conn = conn
+        self.account = account
+        self._counter = 0
+
+    async def send(self, **frame: Any) -> str:
+        """Send a frame; fills in a fresh cmid unless one is given. Returns the cmid."""
+        if "cmid" not in frame and frame.get("cmd") != 0:
+            self._counter += 1
+            frame["cmid"] = f"{self.account.id}-{self._counter}-{id(self)}"
+        await self.conn.write_message(orjson.dumps(frame).decode())
+        return frame.get("cmid", "")
+
+    async def send_raw(self, raw: str) -> None:
+        await self.conn.write_message(raw)
+
+    async def next_frame(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.conn.read_message(), timeout)
+        assert raw is not None, f"socket closed: {self.conn.close_code} {self.conn.close_reason}"
+        return orjson.loads(raw)
+
+    async def next_message(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """The next chat message, skipping acks."""
+        while True:
+            frame = await self.next_frame(timeout)
+            if frame.get("cmd") in (10, 11):
+                return frame
+
+    async def nothing_within(self, seconds: float) -> bool:
+        try:
+            raw = await asyncio.wait_for(self.conn.read_message(), seconds)
+        except TimeoutError:
+            return True
+        raise AssertionError(f"unexpected frame: {raw!r}")
+
+    async def closed(self, timeout: float = TIMEOUT) -> int | None:
+        """Wait until the server closes the socket; returns the close code."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            raw = await asyncio.wait_for(self.conn.read_message(), timeout)
+            if raw is None:
+                return self.conn.close_code
+        raise AssertionError("socket did not close")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+async def connect(base_url: str, account: Account, since: int | None = None, **headers: str) -> ChatClient:
+    url = base_url.replace("http", "ws", 1) + f"/chat?id={account.id}&token={account.token}"
+    if since is not None:
+        url += f"&since={since}"
+    conn = await websocket_connect(HTTPRequest(url, headers=headers or None))
+    return ChatClient(conn, account)

@@ -1,0 +1,77 @@
+"""Run the real `python -m server` as a child process on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tornado.testing import bind_unused_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    sock, port = bind_unused_port()
+    sock.close()
+    return port
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, port: int | None = None, *extra: str) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.extra = extra
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / f"server-{self.port}.log"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> ServerProcess:
+        args = [
+            sys.executable, "-m", "server",
+            "--port", str(self.port),
+            "--database", f"sqlite:///{self.data_dir}/chatd.db",
+            "--upload-dir", str(self.data_dir / "upload"),
+            "--send-rate", "100000", "--send-burst", "100000",
+            *self.extra,
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}: {self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
+
+    def terminate(self, timeout: float = 10.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self.log.close()
+        return code
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.log.close()

@@ -1,0 +1,128 @@
+"""End to end: the real server process, real clients, SIGTERM and SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient
+
+from tests.conftest import Api, connect, register
+from tests.serverproc import ROOT, ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server(tmp_path):
+    proc = ServerProcess(tmp_path).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def papi(server, io_loop):
+    return Api(AsyncHTTPClient(), server.base_url)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_two_people_register_befriend_and_chat(server, papi):
+    ann, bob = await register(papi, "Ann"), await register(papi, "Bob")
+    await papi.ok("/contact/addfriend", ann.token, mobile=bob.mobile)
+    a, b = await connect(server.base_url, ann), await connect(server.base_url, bob)
+    await a.send(cmd=10, dstid=bob.id, media=1, content="hello Bob")
+    assert (await a.next_frame())["cmd"] == 12
+    assert (await b.next_message())["content"] == "hello Bob"
+    await b.send(cmd=10, dstid=ann.id, media=1, content="hi Ann")
+    got = await a.next_message()
+    assert (got["content"], got["userid"]) == ("hi Ann", bob.id)
+    history = await papi.ok("/message/history", ann.token, cmd=10, dstid=bob.id)
+    assert [m["content"] for m in history] == ["hi Ann", "hello Bob"]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_sigterm_closes_sockets_with_1001_and_exits_0(server, papi):
+    ann = await register(papi, "Ann")
+    a = await connect(server.base_url, ann)
+    code = await asyncio.get_running_loop().run_in_executor(None, server.terminate)
+    assert code == 0
+    assert await a.closed() == 1001
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_sigkill_loses_no_acknowledged_message_and_doubles_none(tmp_path, io_loop):
+    server = ServerProcess(tmp_path).start()
+    try:
+        api = Api(AsyncHTTPClient(), server.base_url)
+        ann, bob = await register(api, "Ann"), await register(api, "Bob")
+        await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+        a = await connect(server.base_url, ann)
+        total, kill_after = 600, 300
+        cmids = [f"k{i}" for i in range(total)]
+        for cmid in cmids:
+            await a.send(cmd=10, dstid=bob.id, media=1, content=cmid, cmid=cmid)
+        acked: dict[str, int] = {}
+        while len(acked) < kill_after:
+            frame = await a.next_frame(10)
+            assert frame["cmd"] == 12
+            acked[frame["cmid"]] = frame["id"]
+        server.kill()  # right after the acks, with more messages in flight
+        a.close()
+
+        server.start()
+        api = Api(AsyncHTTPClient(), server.base_url)
+        stored = await all_history(api, ann.token, bob.id)
+        by_cmid: dict[str, list[int]] = {}
+        for message in stored:
+            by_cmid.setdefault(message["cmid"], []).append(message["id"])
+        for cmid, message_id in acked.items():
+            assert by_cmid.get(cmid) == [message_id], f"acked {cmid} lost or doubled"
+
+        # The client retries everything it has no ack for, with the same cmids: each
+        # message ends up stored exactly once.
+        a = await connect(server.base_url, ann)
+        for cmid in cmids:
+            if cmid not in acked:
+                await a.send(cmd=10, dstid=bob.id, media=1, content=cmid, cmid=cmid)
+        for _ in range(total - len(acked)):
+            assert (await a.next_frame(10))["cmd"] == 12
+        stored = await all_history(api, ann.token, bob.id)
+        assert sorted(m["cmid"] for m in stored) == sorted(cmids)
+    finally:
+        server.stop()
+
+
+async def all_history(api: Api, token: str, dst_id: int) -> list[dict]:
+    rows: list[dict] = []
+    before = None
+    while True:
+        body = {"cmd": 10, "dstid": dst_id, "limit": 100}
+        if before is not None:
+            body["before"] = before
+        page = await api.ok("/message/history", token, **body)
+        if not page:
+            return rows
+        rows.extend(page)
+        before = page[-1]["id"]
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--database", "sqlite:////proc/no-such-dir/chatd.db"], "database"),
+        (["--database", "postgresql://nobody@127.0.0.1:1/none"], "database"),
+        (["--upload-dir", "/proc/version/upload"], "upload dir"),
+        (["--port", "70000"], "port"),
+    ],
+)
+def test_unusable_option_stops_startup_with_one_line(tmp_path, args, names):
+    base = ["--database", f"sqlite:///{tmp_path}/c.db", "--upload-dir", str(tmp_path / "up")]
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "--port", "1", *base, *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0], result.stderr
