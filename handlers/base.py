@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +17,14 @@ from server.services import accounts
 log = logging.getLogger(__name__)
 
 TOKEN_COOKIE = "chatd_token"  # noqa: S105 - a cookie name, not a secret
+
+
+_TOKEN_IN_QUERY = re.compile(r"(token=)[^&\s]*")
+
+
+def redact_tokens(text: str) -> str:
+    """Logs must not carry tokens (the WebSocket URL has one in its query)."""
+    return _TOKEN_IN_QUERY.sub(r"\1***", text)
 
 
 def token_from(handler: tornado.web.RequestHandler, body_args: dict[str, Any]) -> tuple[str, str]:

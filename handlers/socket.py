@@ -13,7 +13,7 @@ import tornado.web
 import tornado.websocket
 from tornado.iostream import StreamClosedError
 
-from handlers.base import token_from
+from handlers.base import redact_tokens, token_from
 from server.context import Ctx
 from server.errors import ClientError
 from server.services import accounts, contacts, messages
@@ -136,6 +136,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.finish({"code": -1, "msg": self._reason})
+
+    def _request_summary(self) -> str:
+        return redact_tokens(super()._request_summary())
 
     async def open(self, *args: Any, **kwargs: Any) -> None:
         ctx = self.ctx

@@ -61,7 +61,6 @@ def open_database(url: str, synchronous: str = "full") -> peewee.Database:
             "port": parsed.port or 5432,
             "user": unquote(parsed.username) if parsed.username else None,
             "password": unquote(parsed.password) if parsed.password else None,
-            "autorollback": True,
         }
         return peewee.PostgresqlDatabase(parsed.path.lstrip("/"), **kwargs)
     raise DatabaseError(f"unsupported database URL {url!r}")

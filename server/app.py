@@ -8,7 +8,7 @@ from typing import Any
 import tornado.web
 
 from handlers import contacts, messages, pages, socket, users
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, redact_tokens
 from models import db
 from server.bus import InProcessBus
 from server.context import Ctx
@@ -20,6 +20,19 @@ from server.settings import ROOT, Settings
 from server.writer import MessageWriter
 
 log = logging.getLogger(__name__)
+
+
+access_log = logging.getLogger("tornado.access")
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log line, without the token the WebSocket URL carries."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    request = handler.request
+    uri = redact_tokens(request.uri or "")
+    access_log.log(
+        level, "%d %s %s (%s) %.2fms", status, request.method, uri, request.remote_ip,
+        1000.0 * request.request_time(),
+    )  # fmt: skip
 
 
 class NotFoundHandler(BaseHandler):
@@ -89,4 +102,5 @@ def make_app(settings: Settings, ctx: Ctx | None = None) -> tornado.web.Applicat
         websocket_ping_interval=settings.ping_interval or None,
         websocket_max_message_size=settings.max_frame_bytes,
         compress_response=True,
+        log_function=log_request,
     )
