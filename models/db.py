@@ -46,6 +46,7 @@ def open_database(url: str, synchronous: str = "full") -> peewee.Database:
         return peewee.SqliteDatabase(
             path,
             check_same_thread=False,
+            returning_clause=True,  # SQLite >= 3.35: ids of a batch insert in one statement
             pragmas={
                 "journal_mode": "wal",
                 "synchronous": synchronous,

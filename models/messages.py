@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TypedDict
 
 import peewee
 
-from models.contacts import FRIEND, MEMBER, Contact
+from models.contacts import MEMBER, Contact
 from models.db import BaseModel, is_postgres
 
 # Wire numbers, named once.
@@ -98,8 +97,41 @@ def lock_for_insert() -> None:
 
 
 def insert_message(new: NewMessage, createat: int) -> MessageRow:
-    message = Message.create(createat=createat, **new)
-    return message_row(message)
+    return insert_messages([new], createat)[0]
+
+
+def insert_messages(news: list[NewMessage], createat: int) -> list[MessageRow]:
+    """Insert many messages in one statement; rows come back in the order given."""
+    if not news:
+        return []
+    rows = [{**new, "createat": createat} for new in news]
+    # RETURNING order is not promised, so match the ids back by the unique (sender, cmid).
+    cursor = Message.insert_many(rows).returning(Message.id, Message.user_id, Message.cmid).execute()
+    ids = {(r.user_id, r.cmid): r.id for r in cursor}
+    return [_row_of(new, ids[(new["user_id"], new["cmid"])], createat) for new in news]
+
+
+def _row_of(new: NewMessage, message_id: int, createat: int) -> MessageRow:
+    return MessageRow(
+        id=message_id,
+        userid=new["user_id"],
+        cmd=new["cmd"],
+        dstid=new["dst_id"],
+        media=new["media"],
+        content=new["content"],
+        pic=new["pic"],
+        url=new["url"],
+        memo=new["memo"],
+        amount=new["amount"],
+        cmid=new["cmid"],
+        createat=createat,
+    )
+
+
+def find_by_cmids(user_id: int, cmids: list[str]) -> dict[str, MessageRow]:
+    """Already stored messages of one sender among these client ids."""
+    query = Message.select().where((Message.user_id == user_id) & Message.cmid.in_(cmids))
+    return {m.cmid: message_row(m) for m in query}
 
 
 def _visible_to(user_id: int) -> peewee.Expression:
@@ -141,8 +173,3 @@ def list_conversation(
 
 def count_all() -> int:
     return Message.select().count()
-
-
-def friend_ids_of(user_id: int) -> Iterable[int]:
-    query = Contact.select(Contact.dst_id).where((Contact.owner_id == user_id) & (Contact.cate == FRIEND))
-    return [row.dst_id for row in query]

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 
 access_log = logging.getLogger("tornado.access")
+
+
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """Tornado's access log line, without the token the WebSocket URL carries."""
     status = handler.get_status()

@@ -138,27 +138,50 @@ def store_batch(batch: list[Outgoing]) -> list[Stored | BaseException]:
     """Store a batch in the caller's transaction (the writer's). Runs in the database pool.
 
     Per item: a retry of a stored cmid returns the stored row; a sender who may not
-    write there gets a ClientError; everything else is inserted."""
+    write there gets a ClientError; everything else is inserted, in one statement."""
     message_q.lock_for_insert()
-    results: list[Stored | BaseException] = []
-    seen: dict[tuple[int, str], MessageRow] = {}
-    createat = now_ms()
+    earlier: dict[tuple[int, str], MessageRow] = {}
+    for sender_id in {out.new["user_id"] for out in batch}:
+        cmids = [out.new["cmid"] for out in batch if out.new["user_id"] == sender_id]
+        for cmid, row in message_q.find_by_cmids(sender_id, cmids).items():
+            earlier[(sender_id, cmid)] = row
+    verdicts: dict[tuple[int, int, int], ClientError | None] = {}  # one check per route per batch
+    results: list[Stored | BaseException | None] = []
+    to_insert: dict[tuple[int, str], NewMessage] = {}
     for out in batch:
         new = out.new
         key = (new["user_id"], new["cmid"])
-        earlier = seen.get(key) or message_q.find_by_cmid(*key)
-        if earlier is not None:
-            results.append(Stored(earlier, False, out.socket_key))
+        if key in earlier or key in to_insert:
+            results.append(None)  # filled in below, from the first copy
             continue
-        try:
-            check_may_send(new["user_id"], new["cmd"], new["dst_id"])
-        except ClientError as exc:
-            results.append(exc)
+        route = (new["user_id"], new["cmd"], new["dst_id"])
+        if route not in verdicts:
+            try:
+                check_may_send(*route)
+                verdicts[route] = None
+            except ClientError as exc:
+                verdicts[route] = exc
+        refusal = verdicts[route]
+        if refusal is not None:
+            results.append(refusal)
             continue
-        row = message_q.insert_message(new, createat)
-        seen[key] = row
-        results.append(Stored(row, True, out.socket_key))
-    return results
+        to_insert[key] = new
+        results.append(None)
+    inserted = message_q.insert_messages(list(to_insert.values()), now_ms())
+    fresh = {(row["userid"], row["cmid"]): row for row in inserted}
+    stored: list[Stored | BaseException] = []
+    first_seen: set[tuple[int, str]] = set()
+    for out, result in zip(batch, results, strict=True):
+        if result is not None:
+            stored.append(result)
+            continue
+        key = (out.new["user_id"], out.new["cmid"])
+        if key in earlier:
+            stored.append(Stored(earlier[key], False, out.socket_key))
+        else:  # inserted now; a second copy in the same batch is a retry
+            stored.append(Stored(fresh[key], key not in first_seen, out.socket_key))
+            first_seen.add(key)
+    return stored
 
 
 def check_may_send(sender_id: int, cmd: int, dst_id: int) -> None:
