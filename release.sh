@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Build a release archive of chatd from the committed tree:
+#   ./release.sh            checks, builds release/chatd-X.Y.Z.tar.gz, tags vX.Y.Z
+#   ./release.sh --no-tag   the same without tagging (for trying it out)
+# The version comes from setup.cfg. upload/ contents never ship (only its placeholder).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+tag=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-tag) tag=0 ;;
+    *) echo "usage: $0 [--no-tag]" >&2; exit 2 ;;
+  esac
+done
+
+if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+  echo "release: the work tree has uncommitted changes; commit or stash them first" >&2
+  exit 1
+fi
+
+version=$(sed -n 's/^version *= *//p' setup.cfg | head -n1)
+if [ -z "$version" ]; then
+  echo "release: no version in setup.cfg" >&2
+  exit 1
+fi
+if [ "$tag" = 1 ] && git rev-parse -q --verify "refs/tags/v$version" >/dev/null; then
+  echo "release: tag v$version exists; bump the version in setup.cfg" >&2
+  exit 1
+fi
+
+bash scripts/setup.sh --services
+.venv/bin/ruff format --check .
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/python -m pytest -q
+
+name="chatd-$version"
+mkdir -p release
+# git archive ships exactly what is committed: no venv, no database, no uploads.
+git archive --format=tar.gz --prefix="$name/" -o "release/$name.tar.gz" HEAD \
+  setup.cfg pyproject.toml README.md Makefile scripts server handlers models view asset config upload/.gitkeep
+echo "release: built release/$name.tar.gz"
+
+if [ "$tag" = 1 ]; then
+  git tag -a "v$version" -m "chatd $version"
+  echo "release: tagged v$version"
+fi
