@@ -1,0 +1,129 @@
+// The open conversation: its title, history (newest 50, then older on demand) and bubbles.
+import { postRows } from './api.js';
+import { byId } from './dom.js';
+import { renderBubble } from './render.js';
+import { parseKey } from './store.js';
+
+const PAGE = 50;
+const STICK_PX = 80; // this close to the bottom counts as "reading the latest"
+
+export class ConversationView {
+  #store;
+  #names;
+  #onRetry;
+  #onHistory;
+  #bubbles = new Map(); // message object -> its <li>, for the open conversation only
+  key = null;
+
+  /** onRetry(msg): resend a failed message; onHistory(rows): stored rows were loaded. */
+  constructor({ store, names, onRetry, onHistory }) {
+    this.#store = store;
+    this.#names = names;
+    this.#onRetry = onRetry;
+    this.#onHistory = onHistory;
+    this.pane = byId('message-pane');
+    this.list = byId('messages');
+    this.title = byId('conv-title');
+    this.older = byId('load-older');
+    this.error = byId('conv-error');
+    this.empty = byId('empty-state');
+    this.older.addEventListener('click', () => this.loadHistory(true));
+  }
+
+  /** Shows conversation `key` from memory at once, then fetches its latest history. */
+  open(key, title) {
+    this.key = key;
+    this.title.textContent = title;
+    this.showError('');
+    this.#renderAll();
+    this.#scrollToBottom();
+    return this.loadHistory(false);
+  }
+
+  setTitle(title) {
+    if (this.key) this.title.textContent = title;
+  }
+
+  /** Fetches a page of history: the newest, or the one before the oldest shown. */
+  async loadHistory(older) {
+    const key = this.key;
+    const conv = this.#store.conv(key);
+    const body = { ...parseKey(key), limit: PAGE };
+    const oldest = conv.items.find((m) => m.id != null);
+    if (older && oldest) body.before = oldest.id;
+    this.older.disabled = true;
+    try {
+      const rows = await postRows('/message/history', body);
+      for (const row of rows) this.#store.put(row);
+      this.#onHistory(rows);
+      if (older || conv.hasOlder === null) conv.hasOlder = rows.length === PAGE;
+      if (this.key !== key) return; // the user moved on meanwhile
+      const fromBottom = this.pane.scrollHeight - this.pane.scrollTop;
+      this.#renderAll();
+      // Loading older keeps the reader's place; the first load shows the newest.
+      if (older) this.pane.scrollTop = this.pane.scrollHeight - fromBottom;
+      else this.#scrollToBottom();
+    } catch (err) {
+      if (this.key === key) this.showError(`Could not load messages: ${err.message}`);
+    } finally {
+      this.older.disabled = false;
+    }
+  }
+
+  /** Shows a new or changed message if it belongs to the open conversation. */
+  upsert(msg) {
+    if (this.#store.keyOf(msg) !== this.key) return;
+    const stick = this.#isNearBottom() || (this.#store.isMine(msg) && msg.state === 'pending');
+    const items = this.#store.conv(this.key).items;
+    const li = this.#bubble(msg);
+    this.#bubbles.get(msg)?.remove();
+    this.#bubbles.set(msg, li);
+    const next = items[items.indexOf(msg) + 1];
+    this.list.insertBefore(li, (next && this.#bubbles.get(next)) || null);
+    this.empty.hidden = true;
+    if (stick) this.#scrollToBottom();
+  }
+
+  /** Puts a nickname learnt later into the bubbles that show a placeholder. */
+  rename(userId, name) {
+    for (const span of this.list.querySelectorAll(`.msg__from[data-userid="${Number(userId)}"]`)) {
+      span.textContent = name;
+    }
+  }
+
+  showError(text) {
+    this.error.textContent = text;
+    this.error.hidden = !text;
+  }
+
+  #bubble(msg) {
+    const mine = this.#store.isMine(msg);
+    const name = this.#names.get(msg.userid);
+    if (!this.#names.has(msg.userid)) {
+      this.#names.resolve(msg.userid).then((n) => n && this.rename(msg.userid, n));
+    }
+    return renderBubble(msg, { mine, name }, this.#onRetry);
+  }
+
+  #renderAll() {
+    const conv = this.#store.conv(this.key);
+    this.#bubbles.clear();
+    this.list.replaceChildren(
+      ...conv.items.map((msg) => {
+        const li = this.#bubble(msg);
+        this.#bubbles.set(msg, li);
+        return li;
+      }),
+    );
+    this.empty.hidden = conv.items.length > 0 || conv.hasOlder === null;
+    this.older.hidden = !conv.hasOlder;
+  }
+
+  #isNearBottom() {
+    return this.pane.scrollHeight - this.pane.scrollTop - this.pane.clientHeight < STICK_PX;
+  }
+
+  #scrollToBottom() {
+    this.pane.scrollTop = this.pane.scrollHeight;
+  }
+}

@@ -1,0 +1,67 @@
+// One bubble per message. Each media type has a renderer in RENDERERS, so emoji (6), image (4)
+// and voice (3) slot in with registerMedia() without touching the bubble around them.
+// Renderers build nodes with el()/textContent only; a URL from a message must be checked to be
+// a same-site /upload/ path before it goes into src/href.
+import { el } from './dom.js';
+import { Media } from './wire.js';
+
+const RENDERERS = new Map([
+  [Media.TEXT, (msg) => el('p', { class: 'msg__text', text: msg.content ?? '' })],
+]);
+
+/** Registers `render(msg) -> Node` for a media number. */
+export function registerMedia(media, render) {
+  RENDERERS.set(media, render);
+}
+
+function renderUnsupported() {
+  return el('p', { class: 'msg__text msg__text--muted', text: 'This message type cannot be shown here yet.' });
+}
+
+function sameDay(a, b) {
+  return a.toDateString() === b.toDateString();
+}
+
+/** createat (ms since the epoch) as a <time>: the clock today, date and clock before. */
+function renderTime(ms) {
+  const date = new Date(ms);
+  const clock = { hour: '2-digit', minute: '2-digit' };
+  const text = sameDay(date, new Date())
+    ? date.toLocaleTimeString([], clock)
+    : date.toLocaleString([], { ...clock, month: 'short', day: 'numeric' });
+  return el('time', { class: 'msg__time', datetime: date.toISOString(), title: date.toLocaleString(), text });
+}
+
+function renderStatus(msg, onRetry) {
+  if (msg.state === 'pending') return el('p', { class: 'msg__status', text: 'Sending…' });
+  if (msg.state !== 'failed') return null;
+  return el(
+    'p',
+    { class: 'msg__status msg__status--failed', role: 'alert' },
+    el('span', { class: 'msg__error', text: `Not sent: ${msg.error}` }),
+    el('button', { type: 'button', class: 'msg__retry', text: 'Retry', onclick: () => onRetry(msg) }),
+  );
+}
+
+/**
+ * The <li> for `msg`. `who`: {mine, name} of the sender; `onRetry(msg)` for failed sends.
+ * data-id / data-cmid / data-state / data-media are there for styling and tests.
+ */
+export function renderBubble(msg, who, onRetry) {
+  const render = RENDERERS.get(msg.media) ?? renderUnsupported;
+  return el(
+    'li',
+    {
+      class: who.mine ? 'msg msg--mine' : 'msg',
+      dataset: { id: msg.id, cmid: msg.cmid || null, state: msg.state, media: msg.media },
+    },
+    el(
+      'div',
+      { class: 'msg__meta' },
+      el('span', { class: 'msg__from', dataset: { userid: msg.userid }, text: who.name }),
+      msg.createat ? renderTime(msg.createat) : null,
+    ),
+    el('div', { class: 'msg__body' }, render(msg)),
+    renderStatus(msg, onRetry),
+  );
+}

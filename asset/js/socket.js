@@ -1,0 +1,133 @@
+// One reconnecting WebSocket to /chat: heartbeats, backoff, `since` resume, dedupe by id.
+//
+// Events (CustomEvent, payload in `detail`):
+//   message  a stored message frame, each id once    ack      {cmid, id, createat}
+//   refused  {cmid, code, msg} (cmd 13)               online   socket open
+//   offline  {code, wasOpen} after any close (also failed connects)
+import { CLOSE_TOO_SLOW, Cmd } from './wire.js';
+
+const HEARTBEAT_MS = 25_000; // below the 30-60 s idle timeouts of common proxies and NATs
+const BACKOFF_MIN_MS = 1_000;
+const BACKOFF_MAX_MS = 30_000;
+const SEEN_MAX = 5_000; // ids remembered for dedupe; bounds memory in long-lived tabs
+
+export class ChatSocket extends EventTarget {
+  #userId;
+  #token;
+  #ws = null;
+  #retryTimer = null;
+  #heartbeat = null;
+  #attempt = 0;
+  #stopped = true;
+  #seen = new Set();
+
+  /** Highest message id known; sent as `since` so a reconnect replays what we missed. */
+  lastId = null;
+  online = false;
+
+  constructor({ userId, token }) {
+    super();
+    this.#userId = userId;
+    this.#token = token;
+  }
+
+  start() {
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  stop() {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    this.#ws?.close(1000);
+  }
+
+  /** Skip the backoff wait (e.g. the browser says the network is back). */
+  reconnectNow() {
+    if (this.#stopped || this.#ws) return;
+    clearTimeout(this.#retryTimer);
+    this.#connect();
+  }
+
+  /** Sends a frame if the socket is open; returns false otherwise (the caller keeps it). */
+  send(frame) {
+    if (!this.online) return false;
+    this.#ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /**
+   * Records a stored message id learnt elsewhere (history, acks). Ids only grow, so the
+   * highest one is a safe `since`, even before any live message has arrived.
+   */
+  noteId(id) {
+    if (Number.isInteger(id) && (this.lastId === null || id > this.lastId)) this.lastId = id;
+  }
+
+  #url() {
+    const params = new URLSearchParams({ id: this.#userId, token: this.#token });
+    if (this.lastId !== null) params.set('since', this.lastId); // first connect: live only
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    return `${scheme}://${location.host}/chat?${params}`;
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  #connect() {
+    const ws = new WebSocket(this.#url());
+    this.#ws = ws;
+    ws.onopen = () => {
+      this.online = true;
+      this.#attempt = 0; // each outage starts again from the shortest wait
+      this.#heartbeat = setInterval(() => this.send({ cmd: Cmd.HEARTBEAT }), HEARTBEAT_MS);
+      this.#emit('online');
+    };
+    ws.onmessage = (event) => this.#receive(event.data);
+    ws.onclose = (event) => this.#closed(ws, event.code);
+    // onerror is always followed by onclose, which does the work.
+  }
+
+  #closed(ws, code) {
+    if (ws !== this.#ws) return;
+    const wasOpen = this.online;
+    this.#ws = null;
+    this.online = false;
+    clearInterval(this.#heartbeat);
+    this.#emit('offline', { code, wasOpen });
+    if (this.#stopped) return;
+    if (code === CLOSE_TOO_SLOW) {
+      this.#connect(); // we fell behind; `since` replays the rest, no need to wait
+      return;
+    }
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.#attempt);
+    this.#attempt += 1;
+    // Jitter spreads out the reconnects of every client after a server restart.
+    const delay = base / 2 + (Math.random() * base) / 2;
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #receive(text) {
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      console.warn('chatd: ignoring a non-JSON frame');
+      return;
+    }
+    if (frame.cmd === Cmd.ACK) this.#emit('ack', frame);
+    else if (frame.cmd === Cmd.REFUSED) this.#emit('refused', frame);
+    else if ((frame.cmd === Cmd.SINGLE || frame.cmd === Cmd.GROUP) && Number.isInteger(frame.id)) {
+      if (this.#seen.has(frame.id)) return; // replayed after a reconnect: already shown
+      this.#remember(frame.id);
+      this.noteId(frame.id);
+      this.#emit('message', frame);
+    }
+  }
+
+  #remember(id) {
+    this.#seen.add(id);
+    if (this.#seen.size > SEEN_MAX) this.#seen.delete(this.#seen.values().next().value);
+  }
+}

@@ -1,0 +1,24 @@
+// Wire numbers and frame shapes from PROTOCOL.md, named once for every module.
+
+export const Cmd = Object.freeze({
+  HEARTBEAT: 0,
+  SINGLE: 10, // 1:1 message
+  GROUP: 11, // group message
+  ACK: 12, // our message is stored
+  REFUSED: 13, // our frame was refused; the socket stays open
+});
+
+export const Media = Object.freeze({ TEXT: 1, VOICE: 3, IMAGE: 4, EMOJI: 6 });
+
+// Close code the server uses for a socket whose backlog grew too big: resume at once.
+export const CLOSE_TOO_SLOW = 1013;
+
+export const MAX_TEXT = 4000; // characters, per PROTOCOL.md
+
+/** The frame we send for a message typed here; the server fills id, userid and createat. */
+export function outgoingFrame(msg) {
+  const frame = { cmd: msg.cmd, dstid: msg.dstid, media: msg.media, cmid: msg.cmid };
+  if (msg.content) frame.content = msg.content;
+  if (msg.url) frame.url = msg.url; // image/voice: server fills pic, amount, memo itself
+  return frame;
+}
