@@ -10,6 +10,7 @@ run:
 test:
 	@bash scripts/setup.sh --services
 	.venv/bin/python -m pytest $(ARGS)
+	.venv/bin/python -m pytest tests/browser -p no:tornado $(ARGS)
 
 check: test
 	.venv/bin/ruff format --check .

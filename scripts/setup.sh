@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up whatever is missing on this machine for chatd: system libraries, the virtual
-# environment and its packages. With --services, also make sure the PostgreSQL server the
-# tests use is running. Safe to run again: each step checks first and does nothing if done.
+# environment and its packages. With --services (for the tests), also Chromium for the
+# browser tests and a running PostgreSQL server. Safe to run again: each step checks first
+# and does nothing if done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,7 +64,10 @@ fi
 
 [ "$want_services" = 1 ] || exit 0
 
-# --- services the tests use -----------------------------------------------------
+# --- what the tests use -----------------------------------------------------------
+# Browser tests drive Debian's Chromium through Playwright (a browser cannot be downloaded here).
+if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
+
 pg_ready() { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; }
 if ! pg_ready; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then apt_install postgresql; fi

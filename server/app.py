@@ -37,6 +37,16 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     )  # fmt: skip
 
 
+class AssetHandler(tornado.web.StaticFileHandler):
+    """Static files. Pages link entry scripts with ?v=hash (cached for long); the modules
+    they import have no hash, so browsers must revalidate those or keep stale code."""
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        if not self.get_query_argument("v", ""):
+            self.set_header("Cache-Control", "no-cache")
+
+
 class NotFoundHandler(BaseHandler):
     public = True
 
@@ -97,6 +107,7 @@ def make_app(settings: Settings, ctx: Ctx | None = None) -> tornado.web.Applicat
         template_path=str(ROOT / "view"),
         static_path=str(ROOT / "asset"),
         static_url_prefix="/asset/",
+        static_handler_class=AssetHandler,
         default_handler_class=NotFoundHandler,
         xsrf_cookies=True,
         cross_origin_protection=True,
