@@ -90,7 +90,9 @@ class BaseHandler(tornado.web.RequestHandler):
         self.token = token
 
     def str_arg(self, name: str, default: str | None = None, max_len: int = 4000) -> str:
-        value = self.args.get(name, default)
+        value = self.args.get(name)
+        if value is None:  # absent or JSON null: the default, if there is one
+            value = default
         if value is None:
             raise ClientError(400, f"missing {name}")
         if not isinstance(value, (str, int)) or isinstance(value, bool):
@@ -106,12 +108,17 @@ class BaseHandler(tornado.web.RequestHandler):
             if default is None and required:
                 raise ClientError(400, f"missing {name}")
             return default
-        if isinstance(value, bool):
+        # bool is an int in Python and int(1.7) would silently be 1: neither is an integer here.
+        if isinstance(value, (bool, float)):
             raise ClientError(400, f"{name} must be an integer")
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError):
             raise ClientError(400, f"{name} must be an integer") from None
+        # Past 64 bits the database driver raises (a 500); no id or count is that large.
+        if not -(2**63) <= number < 2**63:
+            raise ClientError(400, f"{name} out of range")
+        return number
 
     def ok(self, data: Any = None) -> None:
         self._write_json({"code": 0, "msg": "", "data": data if data is not None else {}})
@@ -148,13 +155,3 @@ class BaseHandler(tornado.web.RequestHandler):
                 msg = self._reason
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(orjson.dumps({"code": -1, "msg": msg}))
-
-
-class NotFoundHandler(BaseHandler):
-    public = True
-
-    def prepare_404(self) -> None:
-        raise ClientError(404, "no such endpoint")
-
-    async def prepare(self) -> None:
-        self.prepare_404()

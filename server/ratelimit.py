@@ -41,16 +41,21 @@ class FailureWindow:
         self._failures: dict[str, deque[float]] = {}
 
     def _recent(self, key: str, now: float) -> deque[float]:
-        stamps = self._failures.setdefault(key, deque())
+        stamps = self._failures.get(key, deque())
         while stamps and now - stamps[0] > self.window_s:
             stamps.popleft()
         return stamps
 
     def blocked(self, key: str) -> bool:
+        # Looking does not create an entry: only failures take memory.
         return len(self._recent(key, time.monotonic())) >= self.limit
 
     def fail(self, key: str) -> None:
-        self._recent(key, time.monotonic()).append(time.monotonic())
+        now = time.monotonic()
+        self._failures[key] = stamps = self._recent(key, now)
+        stamps.append(now)
+        if len(self._failures) > 100_000:
+            self._failures = {k: v for k, v in self._failures.items() if self._recent(k, now)}
 
     def clear(self, key: str) -> None:
         self._failures.pop(key, None)

@@ -9,6 +9,7 @@ import argparse
 import configparser
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -86,17 +87,23 @@ def _path(raw: str) -> Path:
 
 
 def _origins(raw: str) -> tuple[str, ...]:
-    return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if not re.match(r"^https?://[^/\s]+$", origin):
+            raise ValueError(f"{origin!r} is not an origin like https://chat.example.org")
+    return origins
+
+
+def _host(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("is empty (use 0.0.0.0 to listen on every interface)")
+    return raw.strip()
 
 
 def _synchronous(raw: str) -> str:
     if raw.lower() in ("full", "normal"):
         return raw.lower()
     raise ValueError(f"{raw!r} is not full or normal")
-
-
-def _str(raw: str) -> str:
-    return raw
 
 
 def _opt(default: Any, parse: Callable[[str], Any], help: str) -> Any:
@@ -107,7 +114,7 @@ def _opt(default: Any, parse: Callable[[str], Any], help: str) -> Any:
 class Settings:
     """Every option chatd has. Names match chatd.ini keys and --long-options (with dashes)."""
 
-    host: str = _opt("127.0.0.1", _str, "address to listen on (0.0.0.0 for every interface)")
+    host: str = _opt("127.0.0.1", _host, "address to listen on (0.0.0.0 for every interface)")
     port: int = _opt(8088, _int(1, 65535), "TCP port")
     database: str = _opt(
         "sqlite:///" + str(ROOT / "chatd.db"), _database, "sqlite:///PATH or postgresql://user@host/db"
@@ -185,6 +192,10 @@ def _read_file(path: Path, required: bool) -> dict[str, str]:
         parser.read(path, encoding="utf-8")
     except configparser.Error as exc:
         raise SettingsError(f"bad config file {path}: {exc}".replace("\n", " ")) from None
+    for section in parser.sections():
+        if section != SECTION:
+            # A misspelt section would otherwise leave every option silently at its default.
+            raise SettingsError(f"unknown section [{section}] in {path} (options go under [{SECTION}])")
     if not parser.has_section(SECTION):
         return {}
     known = set(option_names())

@@ -81,11 +81,13 @@ async def do_login(ctx: Ctx, mobile: str, passwd: str) -> AccountRow:
     """Check the password and issue a new token (one per device). 401 if wrong, 429 if too many tries."""
     if ctx.login_failures.blocked(mobile):
         raise ClientError(429, "too many failed logins; try again in a few minutes")
+    # Count the attempt before the slow check: otherwise parallel guesses all pass the
+    # check above before any of them is recorded. A success clears the count below.
+    ctx.login_failures.fail(mobile)
     found = await ctx.pools.db(user_q.passwd_hash_of, mobile)
     passwd_hash = found[1] if found else _DUMMY_HASH
     matches, needs_rehash = await ctx.pools.hashing(_verify, passwd_hash, passwd)
     if found is None or not matches:
-        ctx.login_failures.fail(mobile)
         raise ClientError(401, "wrong mobile or password")
     ctx.login_failures.clear(mobile)
     user_id = found[0]
