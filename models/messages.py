@@ -83,11 +83,6 @@ def message_row(m: Message) -> MessageRow:
     )
 
 
-def find_by_cmid(user_id: int, cmid: str) -> MessageRow | None:
-    m = Message.get_or_none((Message.user_id == user_id) & (Message.cmid == cmid))
-    return message_row(m) if m else None
-
-
 def lock_for_insert() -> None:
     """On PostgreSQL, serialise message inserts across processes until commit, so ids
     become visible in the order they were given and since=ID replay never skips one.

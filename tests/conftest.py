@@ -15,6 +15,8 @@ from server.app import make_app
 from server.settings import Settings
 
 TIMEOUT = 5.0
+# A stored message on the wire, as PROTOCOL.md lists it.
+MESSAGE_FIELDS = frozenset("id userid cmd dstid media content pic url memo amount cmid createat".split())
 
 
 @pytest.fixture

@@ -10,22 +10,8 @@ import pytest
 from models import messages as message_q
 from models.db import now_ms
 from models.messages import MessageRow, NewMessage
-from tests.conftest import register
+from tests.conftest import MESSAGE_FIELDS, register
 
-MESSAGE_FIELDS = {
-    "id",
-    "userid",
-    "cmd",
-    "dstid",
-    "media",
-    "content",
-    "pic",
-    "url",
-    "memo",
-    "amount",
-    "cmid",
-    "createat",
-}
 _cmids = itertools.count(1)
 
 

@@ -133,7 +133,7 @@ def test_sender_and_cmid_are_unique(database):
         message_q.insert_message(new_message(ann, CMD_SINGLE, bob, "c1"), db.now_ms())
     # The same cmid from another sender is a different message.
     message_q.insert_message(new_message(bob, CMD_SINGLE, ann, "c1"), db.now_ms())
-    assert message_q.find_by_cmid(ann, "c1")["userid"] == ann
+    assert message_q.find_by_cmids(ann, ["c1", "c2"])["c1"]["userid"] == ann
 
 
 def test_since_lists_what_the_user_should_see_in_order(database):
