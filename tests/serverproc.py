@@ -22,8 +22,11 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, port: int | None = None, *extra: str) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, *extra: str, database: str | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.database = database or f"sqlite:///{data_dir}/chatd.db"
         self.port = port or free_port()
         self.extra = extra
         self.proc: subprocess.Popen[bytes] | None = None
@@ -37,7 +40,7 @@ class ServerProcess:
         args = [
             sys.executable, "-m", "server",
             "--port", str(self.port),
-            "--database", f"sqlite:///{self.data_dir}/chatd.db",
+            "--database", self.database,
             "--upload-dir", str(self.data_dir / "upload"),
             "--send-rate", "100000", "--send-burst", "100000",
             *self.extra,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
@@ -16,8 +17,25 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def server(tmp_path):
-    proc = ServerProcess(tmp_path).start()
+def pg_database():
+    """A fresh PostgreSQL database on the local server, dropped afterwards."""
+    import psycopg2
+
+    name = "chatd_e2e_" + uuid.uuid4().hex[:10]
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server(request, tmp_path):
+    database = request.getfixturevalue("pg_database") if request.param == "postgres" else None
+    proc = ServerProcess(tmp_path, database=database).start()
     yield proc
     proc.stop()
 
@@ -40,6 +58,17 @@ async def test_two_people_register_befriend_and_chat(server, papi):
     assert (got["content"], got["userid"]) == ("hi Ann", bob.id)
     history = await papi.ok("/message/history", ann.token, cmd=10, dstid=bob.id)
     assert [m["content"] for m in history] == ["hi Ann", "hello Bob"]
+    # Groups, and a reconnect with since= that replays what was missed.
+    club = await papi.ok("/contact/createcommunity", ann.token, name="Club")
+    await papi.ok("/contact/joincommunity", bob.token, dstid=club["id"])
+    b.close()
+    await a.send(cmd=11, dstid=club["id"], media=1, content="while you were away")
+    assert (await a.next_frame())["cmd"] == 12
+    b = await connect(server.base_url, bob, since=got["id"])
+    assert (await b.next_message())["content"] == "while you were away"
+    # Tokens never reach the log, though the WebSocket URL carries them.
+    log_text = server.log_path.read_text()
+    assert "GET /chat" in log_text and ann.token not in log_text and bob.token not in log_text
 
 
 @pytest.mark.gen_test(timeout=30)
