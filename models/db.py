@@ -80,15 +80,22 @@ class SchemaVersion(BaseModel):
     version = peewee.IntegerField()
 
 
-def all_models() -> list[type[BaseModel]]:
+def _core_models() -> list[type[BaseModel]]:
     from models import contacts, messages, users
 
     return [users.User, users.Token, contacts.Community, contacts.Contact, messages.Message]
 
 
+def _media_models() -> list[type[BaseModel]]:
+    from models import media
+
+    return [media.Media]
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
-    lambda db: db.create_tables(all_models(), safe=True),
+    lambda db: db.create_tables(_core_models(), safe=True),
+    lambda db: db.create_tables(_media_models(), safe=True),
 ]
 
 

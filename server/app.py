@@ -7,7 +7,7 @@ from typing import Any
 
 import tornado.web
 
-from handlers import contacts, messages, pages, socket, users
+from handlers import contacts, messages, pages, socket, upload, users
 from handlers.base import BaseHandler, redact_tokens
 from models import db
 from server.bus import InProcessBus
@@ -59,7 +59,7 @@ def make_ctx(settings: Settings) -> Ctx:
     database = db.open_database(settings.database, settings.sqlite_synchronous)
     db.bind(database)
     db.migrate(database)
-    pools = Pools(database, settings.db_threads, settings.hash_threads)
+    pools = Pools(database, settings.db_threads, settings.hash_threads, settings.media_threads)
     bus = InProcessBus()
     hub = Hub()
     bus.subscribe(hub.on_event)
@@ -77,7 +77,7 @@ def make_ctx(settings: Settings) -> Ctx:
     return ctx
 
 
-def routes() -> list[Any]:
+def routes(settings: Settings) -> list[Any]:
     page_routes = [(rf"/{name}\.html", pages.PageHandler, {"page": name}) for name in pages.PAGES]
     return [
         (r"/", tornado.web.RedirectHandler, {"url": "/chat.html"}),
@@ -94,13 +94,15 @@ def routes() -> list[Any]:
         (r"/contact/loadcommunity", contacts.LoadCommunityHandler),
         (r"/message/history", messages.HistoryHandler),
         (r"/chat", socket.ChatSocketHandler),
+        (r"/attach/upload", upload.UploadHandler),
+        (r"/upload/(.*)", upload.UploadFileHandler, {"path": str(settings.upload_dir)}),
     ]
 
 
 def make_app(settings: Settings, ctx: Ctx | None = None) -> tornado.web.Application:
     ctx = ctx or make_ctx(settings)
     return tornado.web.Application(
-        routes(),
+        routes(settings),
         ctx=ctx,
         debug=settings.debug,
         autoreload=False,

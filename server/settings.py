@@ -100,6 +100,12 @@ def _host(raw: str) -> str:
     return raw.strip()
 
 
+def _bitrate(raw: str) -> str:
+    if re.match(r"^[1-9][0-9]{1,2}k$", raw):
+        return raw
+    raise ValueError(f"{raw!r} is not a bitrate like 64k")
+
+
 def _synchronous(raw: str) -> str:
     if raw.lower() in ("full", "normal"):
         return raw.lower()
@@ -146,6 +152,15 @@ class Settings:
     login_attempts: int = _opt(10, _int(1, 10000), "failed logins per mobile per 10 minutes before 429")
     ping_interval: float = _opt(25.0, _float(0, 3600), "seconds between WebSocket pings (0: off)")
     token_days: int = _opt(90, _int(1, 3650), "days a login token stays valid without use")
+    image_max_bytes: int = _opt(20 * 1024 * 1024, _int(1024, 1 << 30), "largest image upload, in bytes")
+    image_max_pixels: int = _opt(
+        40_000_000, _int(10_000, 500_000_000), "most pixels an image may decode to (decompression bombs)"
+    )
+    voice_max_bytes: int = _opt(10 * 1024 * 1024, _int(1024, 1 << 30), "largest voice upload, in bytes")
+    voice_max_seconds: float = _opt(120.0, _float(1, 3600), "longest voice clip, in seconds")
+    voice_bitrate: str = _opt("64k", _bitrate, "MP3 bitrate voice clips are stored at (mono)")
+    media_threads: int = _opt(2, _int(1, 64), "threads for image and voice work (apart from the database's)")
+    ffmpeg_timeout: float = _opt(60.0, _float(1, 3600), "seconds one ffmpeg run may take before it is killed")
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> Settings:

@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from models import contacts as contact_q
+from models import media as media_q
 from models import messages as message_q
 from models.db import now_ms
+from models.media import MediaRow
 from models.messages import CMD_GROUP, CMD_HEARTBEAT, CMD_SINGLE, MessageRow, NewMessage
+from server import storage
 from server.bus import Delivery
 from server.errors import ClientError
 from server.settings import Settings
@@ -118,8 +121,12 @@ def check_frame(frame: dict[str, Any], sender_id: int, settings: Settings) -> Ne
         if not EMOJI_CODE.match(content):
             raise ClientError(400, f"unknown emoji code {content[:64]!r}")
     else:
-        # Voice and image messages must name a stored upload; none exist before uploads do.
-        raise ClientError(404, f"no such upload {url[:128]!r}")
+        # Voice and image messages name an upload of ours; store_batch checks it exists and
+        # is of that kind, and fills pic, amount and memo from it.
+        if storage.key_of_url(url) is None:
+            raise ClientError(404, f"no such upload {url[:128]!r}")
+        if len(content) > settings.max_text:
+            raise ClientError(413, f"caption longer than {settings.max_text} characters")
     return NewMessage(
         user_id=sender_id,
         cmd=cmd,
@@ -127,7 +134,7 @@ def check_frame(frame: dict[str, Any], sender_id: int, settings: Settings) -> Ne
         media=media,
         content=content,
         pic="",
-        url="",
+        url=url if media in (MEDIA_VOICE, MEDIA_IMAGE) else "",
         memo="",
         amount=0.0,
         cmid=cmid,
@@ -145,6 +152,7 @@ def store_batch(batch: list[Outgoing]) -> list[Stored | BaseException]:
         cmids = [out.new["cmid"] for out in batch if out.new["user_id"] == sender_id]
         for cmid, row in message_q.find_by_cmids(sender_id, cmids).items():
             earlier[(sender_id, cmid)] = row
+    uploads = _uploads_named(batch)
     verdicts: dict[tuple[int, int, int], ClientError | None] = {}  # one check per route per batch
     results: list[Stored | BaseException | None] = []
     to_insert: dict[tuple[int, str], NewMessage] = {}
@@ -162,6 +170,11 @@ def store_batch(batch: list[Outgoing]) -> list[Stored | BaseException]:
             except ClientError as exc:
                 verdicts[route] = exc
         refusal = verdicts[route]
+        if refusal is None and new["url"]:
+            try:
+                new = with_upload(new, uploads)
+            except ClientError as exc:
+                refusal = exc
         if refusal is not None:
             results.append(refusal)
             continue
@@ -182,6 +195,26 @@ def store_batch(batch: list[Outgoing]) -> list[Stored | BaseException]:
             stored.append(Stored(fresh[key], key not in first_seen, out.socket_key))
             first_seen.add(key)
     return stored
+
+
+def _uploads_named(batch: list[Outgoing]) -> dict[str, MediaRow]:
+    keys = [k for k in (storage.key_of_url(out.new["url"]) for out in batch if out.new["url"]) if k]
+    return media_q.find_media(keys) if keys else {}
+
+
+def with_upload(new: NewMessage, uploads: dict[str, MediaRow]) -> NewMessage:
+    """The message with pic, amount and memo taken from its upload, whatever the client sent."""
+    row = uploads.get(storage.key_of_url(new["url"]) or "")
+    if row is None:
+        raise ClientError(404, f"no such upload {new['url'][:128]!r}")
+    wanted = "image" if new["media"] == MEDIA_IMAGE else "voice"
+    if row["kind"] != wanted:
+        raise ClientError(400, f"{new['url']} is not {'an image' if wanted == 'image' else 'a voice clip'}")
+    if wanted == "image":
+        memo = {"mime": row["mime"], "width": row["width"], "height": row["height"], "size": row["size"]}
+        return {**new, "pic": storage.url_for(row["thumb"]), "amount": 0.0, "memo": encode(memo).decode()}
+    memo = {"mime": row["mime"], "waveform": row["waveform"], "size": row["size"]}
+    return {**new, "pic": "", "amount": row["seconds"], "memo": encode(memo).decode()}
 
 
 def check_may_send(sender_id: int, cmd: int, dst_id: int) -> None:

@@ -1,0 +1,257 @@
+"""Uploads: stream a request body to a temp file within the size limit, decide what it is
+from its bytes, process it in the media pool, store it, and record it."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from typing import TYPE_CHECKING, Any, cast
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from models import media as media_q
+from models.media import MediaRow
+from server import media, storage
+from server.errors import ClientError
+
+if TYPE_CHECKING:
+    from server.context import Ctx
+
+log = logging.getLogger(__name__)
+
+MEDIA_IMAGE = 4
+MEDIA_VOICE = 3
+KINDS = (media.IMAGE, media.VOICE)
+FIELD_MAX = 64  # bytes of a non-file form field (kind)
+
+
+def limit_for(ctx: Ctx, kind: str | None) -> int:
+    settings = ctx.settings
+    if kind == media.IMAGE:
+        return settings.image_max_bytes
+    if kind == media.VOICE:
+        return settings.voice_max_bytes
+    return max(settings.image_max_bytes, settings.voice_max_bytes)
+
+
+class UploadReceiver:
+    """Takes a request body chunk by chunk: multipart (`file` plus an optional `kind`
+    field) or the raw file as the whole body. File bytes go to a temp file via the media
+    pool; the size limit is checked as they arrive and the type from the first bytes."""
+
+    def __init__(self, ctx: Ctx, content_type: str, declared_kind: str | None) -> None:
+        self.ctx = ctx
+        self.kind: str | None = None
+        self.mime = ""
+        self.declared_kind = declared_kind
+        self.size = 0
+        self.fd, self.path = storage.temp_file(ctx.settings.upload_dir)
+        self._pending = bytearray()  # file bytes parsed but not yet written
+        self._head = bytearray()  # the first bytes, for sniffing
+        self._files_seen = 0
+        self._part: dict[str, Any] | None = None
+        self._fields: dict[str, bytes] = {}
+        self._parser: MultipartParser | None = None
+        self._finished = False
+        mimetype, options = parse_options_header(content_type.encode("latin-1", "replace"))
+        if mimetype == b"multipart/form-data":
+            boundary = options.get(b"boundary")
+            if not boundary:
+                raise ClientError(400, "multipart body without a boundary")
+            self._parser = MultipartParser(boundary, cast(Any, self._callbacks()))
+        if declared_kind is not None and declared_kind not in KINDS:
+            raise ClientError(400, "kind must be image or voice")
+
+    # -- multipart callbacks (sync, inside parser.write) ---------------------------------
+    def _callbacks(self) -> dict[str, Any]:
+        header: dict[str, bytearray] = {"field": bytearray(), "value": bytearray()}
+        headers: dict[bytes, bytes] = {}
+
+        def on_part_begin() -> None:
+            headers.clear()
+
+        def on_header_field(data: bytes, start: int, end: int) -> None:
+            header["field"] += data[start:end]
+
+        def on_header_value(data: bytes, start: int, end: int) -> None:
+            header["value"] += data[start:end]
+
+        def on_header_end() -> None:
+            headers[bytes(header["field"]).lower()] = bytes(header["value"])
+            header["field"].clear()
+            header["value"].clear()
+
+        def on_headers_finished() -> None:
+            _, options = parse_options_header(headers.get(b"content-disposition", b""))
+            name = options.get(b"name", b"").decode("utf-8", "replace")
+            is_file = b"filename" in options or name == "file"
+            if is_file:
+                self._files_seen += 1
+                if self._files_seen > 1:
+                    raise ClientError(400, "send one file per upload")
+            self._part = {"name": name, "file": is_file, "data": bytearray()}
+
+        def on_part_data(data: bytes, start: int, end: int) -> None:
+            part = self._part
+            if part is None:
+                return
+            if part["file"]:
+                self._take_file_bytes(data[start:end])
+            else:
+                part["data"] += data[start:end]
+                if len(part["data"]) > FIELD_MAX:
+                    raise ClientError(400, f"form field {part['name']} too long")
+
+        def on_part_end() -> None:
+            part = self._part
+            if part is not None and not part["file"]:
+                self._fields[part["name"]] = bytes(part["data"])
+            self._part = None
+
+        return {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        }
+
+    def _take_file_bytes(self, data: bytes) -> None:
+        self.size += len(data)
+        limit = limit_for(self.ctx, self.kind or self.declared_kind)
+        if self.size > limit:
+            raise ClientError(413, f"file is larger than {limit // (1024 * 1024)} MB")
+        if len(self._head) < media.SNIFF_BYTES:
+            self._head += data[: media.SNIFF_BYTES - len(self._head)]
+        self._pending += data
+
+    # -- driven by the handler -------------------------------------------------------
+    async def feed(self, chunk: bytes) -> None:
+        """One body chunk. ClientError(413/415/400) as soon as the upload is refused."""
+        try:
+            if self._parser is not None:
+                self._parser.write(chunk)
+            else:
+                self._take_file_bytes(chunk)
+        except ClientError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the parser's own errors are the client's fault
+            raise ClientError(400, f"malformed multipart body: {exc}") from None
+        if self.kind is None and len(self._head) >= media.SNIFF_BYTES:
+            await self._sniff()
+        if self._pending:
+            data, self._pending = bytes(self._pending), bytearray()
+            await self.ctx.pools.media(os.write, self.fd, data)
+
+    async def _sniff(self) -> None:
+        self.kind, self.mime = await self.ctx.pools.media(media.sniff, bytes(self._head))
+        wanted = self.declared_kind or self._fields.get("kind", b"").decode() or None
+        if wanted is not None and wanted != self.kind:
+            what = "an image" if wanted == media.IMAGE else "a voice clip"
+            raise ClientError(415, f"this file is not {what}")
+        limit = limit_for(self.ctx, self.kind)
+        if self.size > limit:
+            raise ClientError(413, f"file is larger than {limit // (1024 * 1024)} MB")
+
+    async def finish(self) -> None:
+        """The whole body arrived: check it held one file and sniff short files too."""
+        if self._parser is not None:
+            try:
+                self._parser.finalize()
+            except Exception as exc:  # noqa: BLE001 - see feed()
+                raise ClientError(400, f"malformed multipart body: {exc}") from None
+        if self.size == 0:
+            raise ClientError(400, "no file in the upload (send it as the multipart field 'file')")
+        if self.kind is None:
+            await self._sniff()
+        declared = self._fields.get("kind", b"").decode("utf-8", "replace") or None
+        if declared is not None and declared != self.kind:  # a kind field after the file
+            raise ClientError(415 if declared in KINDS else 400, f"this file is not of kind {declared}")
+        if self._pending:
+            data, self._pending = bytes(self._pending), bytearray()
+            await self.ctx.pools.media(os.write, self.fd, data)
+        await self.ctx.pools.media(os.close, self.fd)
+        self.fd = -1
+
+    def discard(self) -> None:
+        """Forget the upload: close and delete the temp file (safe to call twice)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        self.path.unlink(missing_ok=True)
+
+
+def _process_and_store(ctx: Ctx, receiver: UploadReceiver, user_id: int) -> MediaRow:
+    """Runs in the media pool: decode, re-encode and write the files."""
+    settings = ctx.settings
+    root = settings.upload_dir
+    key = storage.new_key()
+    if receiver.kind == media.IMAGE:
+        image = media.process_image(receiver.path, receiver.mime, settings.image_max_pixels)
+        data, suffix, mime = image.data, image.suffix, image.mime
+        thumb_rel = storage.relative_path(key, image.thumb_suffix)
+        width, height, seconds, waveform = image.width, image.height, 0.0, []
+    else:
+        voice = media.process_voice(
+            receiver.path, settings.voice_max_seconds, settings.ffmpeg_timeout, settings.voice_bitrate
+        )
+        data, suffix, mime = voice.data, voice.suffix, voice.mime
+        thumb_rel = ""
+        width = height = 0
+        seconds, waveform = voice.seconds, voice.waveform
+    rel = storage.relative_path(key, suffix)
+    storage.write_atomically(root, rel, data)
+    if thumb_rel:
+        storage.write_atomically(root, thumb_rel, image.thumb)
+    return MediaRow(
+        key=key,
+        user_id=user_id,
+        kind=receiver.kind or "",
+        mime=mime,
+        path=rel,
+        thumb=thumb_rel,
+        size=len(data),
+        width=width,
+        height=height,
+        seconds=seconds,
+        waveform=waveform,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def answer_for(row: MediaRow) -> dict[str, Any]:
+    """The upload's answer `data`, as PROTOCOL.md lists it."""
+    answer: dict[str, Any] = {
+        "media": MEDIA_IMAGE if row["kind"] == media.IMAGE else MEDIA_VOICE,
+        "url": storage.url_for(row["path"]),
+        "mime": row["mime"],
+        "size": row["size"],
+    }
+    if row["kind"] == media.IMAGE:
+        answer.update(pic=storage.url_for(row["thumb"]), width=row["width"], height=row["height"])
+    else:
+        answer.update(amount=row["seconds"], waveform=row["waveform"])
+    return answer
+
+
+async def do_upload(ctx: Ctx, user_id: int, receiver: UploadReceiver) -> dict[str, Any]:
+    """Process, store and record a received upload; the temp file is gone afterwards."""
+    try:
+        row = await ctx.pools.media(_process_and_store, ctx, receiver, user_id)
+    finally:
+        receiver.discard()
+    try:
+        await ctx.pools.db(media_q.insert_media, row)
+    except Exception:
+        # Without its row nothing can name the file: do not keep it.
+        for rel in (row["path"], row["thumb"]):
+            if rel:
+                await ctx.pools.media(storage.remove, ctx.settings.upload_dir, rel)
+        raise
+    log.info(
+        "user %d uploaded %s %s (%d bytes) as %s", user_id, row["kind"], row["mime"], row["size"], row["path"]
+    )
+    return answer_for(row)

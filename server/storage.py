@@ -1,0 +1,79 @@
+"""Where uploads live. The only module that builds paths under the upload dir.
+
+Layout: <root>/<ab>/<cd>/<key><suffix>, key = 32 random hex digits (128 bits: not
+guessable, not enumerable), sharded by its first four digits so no folder grows huge.
+URLs are /upload/<ab>/<cd>/<key><suffix>."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tempfile
+from pathlib import Path
+
+URL_PREFIX = "/upload/"
+# What an upload URL may look like; anything else is not ours.
+_URL = re.compile(r"^/upload/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{32})(\.thumb)?\.[a-z0-9]{2,5}$")
+
+
+class StorageError(ValueError):
+    pass
+
+
+def new_key() -> str:
+    return secrets.token_hex(16)
+
+
+def relative_path(key: str, suffix: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{32}", key) or not re.fullmatch(r"(\.thumb)?\.[a-z0-9]{2,5}", suffix):
+        raise StorageError(f"bad upload name {key!r}{suffix!r}")
+    return f"{key[:2]}/{key[2:4]}/{key}{suffix}"
+
+
+def path_for(root: Path, relative: str) -> Path:
+    """The absolute path of a stored file, refusing anything that would leave the root."""
+    resolved_root = root.resolve()
+    path = (resolved_root / relative).resolve()
+    if resolved_root not in path.parents:
+        raise StorageError(f"{relative!r} is outside the upload dir")
+    return path
+
+
+def url_for(relative: str) -> str:
+    return URL_PREFIX + relative
+
+
+def key_of_url(url: str) -> str | None:
+    """The upload key an /upload/ URL names, or None if it is not one of ours."""
+    match = _URL.match(url)
+    return match.group(3) if match else None
+
+
+def temp_file(root: Path, prefix: str = "incoming-") -> tuple[int, Path]:
+    """An open temp file inside the upload dir (same filesystem, so the final rename is atomic)."""
+    tmp_dir = root / ".tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=prefix, dir=tmp_dir)
+    return fd, Path(name)
+
+
+def write_atomically(root: Path, relative: str, data: bytes) -> Path:
+    """Write bytes to a temp file beside the target, fsync, then rename into place."""
+    target = path_for(root, relative)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def remove(root: Path, relative: str) -> None:
+    path_for(root, relative).unlink(missing_ok=True)

@@ -1,0 +1,81 @@
+"""Real media files made on the spot: images with Pillow, audio with the ffmpeg we ship."""
+
+from __future__ import annotations
+
+import io
+import random
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+from PIL import Image, ImageDraw
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+ORIENTATION = 0x0112
+GPS_IFD = 0x8825
+
+
+def photo_with_exif(width: int = 3000, height: int = 2000, orientation: int = 6) -> bytes:
+    """A noisy (so, large) landscape JPEG whose EXIF says 'rotate 90° clockwise', with GPS."""
+    rng = random.Random(7)
+    im = Image.frombytes("RGB", (width, height), rng.randbytes(width * height * 3))
+    # A solid red band on the left edge, so a test can tell where it went after rotation.
+    ImageDraw.Draw(im).rectangle([0, 0, width // 10, height], fill=(255, 0, 0))
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[0x010F] = "chatd test camera"  # Make
+    gps = exif.get_ifd(GPS_IFD)
+    gps[1] = "N"
+    gps[2] = (52.0, 31.0, 12.0)
+    gps[3] = "E"
+    gps[4] = (13.0, 24.0, 36.0)
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=90, exif=exif.tobytes(), comment=b"secret comment")
+    return out.getvalue()
+
+
+def png_with_alpha() -> bytes:
+    im = Image.new("RGBA", (400, 300), (0, 0, 0, 0))
+    ImageDraw.Draw(im).ellipse([50, 50, 350, 250], fill=(0, 128, 255, 180))
+    out = io.BytesIO()
+    im.save(out, "PNG")
+    return out.getvalue()
+
+
+def animated_gif(frames: int = 4) -> bytes:
+    images = []
+    for i in range(frames):
+        im = Image.new("RGB", (120, 80), (255, 255, 255))
+        ImageDraw.Draw(im).rectangle([i * 25, 20, i * 25 + 20, 60], fill=(i * 60, 0, 255 - i * 60))
+        images.append(im)
+    out = io.BytesIO()
+    images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=120, loop=0)
+    return out.getvalue()
+
+
+def bomb_png(side: int = 14000) -> bytes:
+    """Tiny on disk, 196 million pixels once decoded."""
+    im = Image.new("1", (side, side))
+    out = io.BytesIO()
+    im.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def audio(fmt: str, seconds: float, tmp: Path, video: bool = False) -> bytes:
+    """A clip of a tone that rises and falls (so its waveform is not flat) in the container
+    and codec a browser would record: webm/opus, ogg/opus, m4a/aac, also mp3 and wav."""
+    codecs = {
+        "webm": ["-c:a", "libopus", "-b:a", "32k"],
+        "ogg": ["-c:a", "libopus", "-b:a", "32k"],
+        "m4a": ["-c:a", "aac", "-b:a", "64k"],
+        "mp3": ["-c:a", "libmp3lame", "-b:a", "64k"],
+        "wav": ["-c:a", "pcm_s16le"],
+    }
+    out = tmp / f"clip-{fmt}-{seconds}-{video}.{fmt}"
+    tone = f"sine=frequency=440:duration={seconds},volume='0.2+0.8*abs(sin(t*2))':eval=frame"
+    cmd = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", tone]
+    if video:
+        cmd += ["-f", "lavfi", "-i", f"testsrc=size=160x120:rate=10:duration={seconds}", "-c:v", "libvpx"]
+    cmd += [*codecs[fmt], "-ar", "48000", "-ac", "1", str(out)]
+    subprocess.run(cmd, check=True, timeout=60)
+    return out.read_bytes()
