@@ -7,11 +7,12 @@ from typing import Any
 
 import tornado.web
 
-from handlers import contacts, messages, pages, socket, upload, users
+from handlers import contacts, emoji, messages, pages, socket, upload, users
 from handlers.base import BaseHandler, redact_tokens
 from models import db
 from server.bus import InProcessBus
 from server.context import Ctx
+from server.emoji import load_catalog
 from server.errors import ClientError
 from server.hub import Hub
 from server.pools import Pools
@@ -72,7 +73,8 @@ def make_ctx(settings: Settings) -> Ctx:
         await message_service.publish_stored(holder["ctx"], results)
 
     writer: MessageWriter[Any, Any] = MessageWriter(store, after_commit, settings.write_batch)
-    ctx = Ctx(settings=settings, pools=pools, bus=bus, hub=hub, writer=writer)
+    catalog = load_catalog(ROOT / "asset")
+    ctx = Ctx(settings=settings, pools=pools, bus=bus, hub=hub, writer=writer, emoji=catalog)
     holder["ctx"] = ctx
     return ctx
 
@@ -83,6 +85,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/", tornado.web.RedirectHandler, {"url": "/chat.html"}),
         *page_routes,
         (r"/healthz", pages.HealthHandler),
+        (r"/emoji\.json", emoji.EmojiCatalogHandler),
         (r"/user/register", users.RegisterHandler),
         (r"/user/login", users.LoginHandler),
         (r"/user/logout", users.LogoutHandler),

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from server.bus import InProcessBus
+from server.emoji import EmojiCatalog
 from server.hub import Hub
 from server.pools import Pools
 from server.ratelimit import FailureWindow, TokenBuckets
@@ -22,6 +23,7 @@ class Ctx:
     bus: InProcessBus
     hub: Hub
     writer: MessageWriter
+    emoji: EmojiCatalog
     send_limits: TokenBuckets = field(init=False)
     login_failures: FailureWindow = field(init=False)
 

@@ -99,3 +99,24 @@ async def test_chat_goes_on_while_voice_clips_transcode(api, http_client, base_u
     assert not all(u.done() for u in uploads), "uploads finished first: the test proved nothing"
     results = await asyncio.gather(*uploads)
     assert all(status == 200 for status, _ in results)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_emoji_and_sticker_messages_need_a_code_from_the_catalog(api, base_url, http_client):
+    _, bob, a, b = await pair(api, base_url)
+    catalog = orjson.loads((await http_client.fetch(base_url + "/emoji.json")).body)
+    sticker = catalog["stickers"][0]["code"]
+    for code in [":grinning_face_with_smiling_eyes:", ":smile:", ":+1:", sticker]:
+        await a.send(cmd=10, dstid=bob.id, media=6, content=code)
+        assert (await a.next_frame())["cmd"] == 12, code
+        got = await b.next_message()
+        assert (got["media"], got["content"]) == (6, code)
+    for bad in [":no_such_emoji:", "😄", "chatd-blobs/nope", ":smile: extra", ""]:
+        cmid = await a.send(cmd=10, dstid=bob.id, media=6, content=bad)
+        assert await a.next_frame() == {
+            "cmd": 13, "cmid": cmid, "code": 400, "msg": f"unknown emoji code {bad[:64]!r}"
+        }  # fmt: skip
+    assert await b.nothing_within(0.2)
+    # Text may carry shortcodes freely; the catalog lets the client draw them.
+    await a.send(cmd=10, dstid=bob.id, media=1, content="nice :thumbs_up: :made_up:")
+    assert (await b.next_message())["content"] == "nice :thumbs_up: :made_up:"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from models.media import MediaRow
 from models.messages import CMD_GROUP, CMD_HEARTBEAT, CMD_SINGLE, MessageRow, NewMessage
 from server import storage
 from server.bus import Delivery
+from server.emoji import EmojiCatalog
 from server.errors import ClientError
 from server.settings import Settings
 
@@ -34,8 +34,6 @@ KNOWN_MEDIA = (MEDIA_TEXT, MEDIA_VOICE, MEDIA_IMAGE, MEDIA_EMOJI)
 
 CMID_MAX = 64
 HISTORY_MAX = 100
-# An emoji code (":smile:") or a sticker ("pack/name"); the catalog check comes with media support.
-EMOJI_CODE = re.compile(r"^(:[a-z0-9_+\-]{1,60}:|[a-z0-9_\-]{1,40}/[a-z0-9_\-]{1,60})$")
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,9 @@ def is_heartbeat(frame: dict[str, Any]) -> bool:
     return frame.get("cmd") == CMD_HEARTBEAT
 
 
-def check_frame(frame: dict[str, Any], sender_id: int, settings: Settings) -> NewMessage:
+def check_frame(
+    frame: dict[str, Any], sender_id: int, settings: Settings, catalog: EmojiCatalog
+) -> NewMessage:
     """Validate a message frame's shape; ClientError names what is wrong."""
     cmd = _int_field(frame, "cmd")
     if cmd not in (CMD_SINGLE, CMD_GROUP):
@@ -118,7 +118,7 @@ def check_frame(frame: dict[str, Any], sender_id: int, settings: Settings) -> Ne
         if len(content) > settings.max_text:
             raise ClientError(413, f"text longer than {settings.max_text} characters")
     elif media == MEDIA_EMOJI:
-        if not EMOJI_CODE.match(content):
+        if not catalog.accepts(content):
             raise ClientError(400, f"unknown emoji code {content[:64]!r}")
     else:
         # Voice and image messages name an upload of ours; store_batch checks it exists and
@@ -246,7 +246,7 @@ def error_frame(cmid: str | None, status: int, msg: str) -> bytes:
 def do_send(ctx: Ctx, sender_id: int, frame: dict[str, Any], socket_key: str) -> asyncio.Future[Stored]:
     """Validate and queue a frame for storing; the future resolves once it is committed
     and published. Synchronous up to the queue, so a sender's messages keep their order."""
-    new = check_frame(frame, sender_id, ctx.settings)
+    new = check_frame(frame, sender_id, ctx.settings, ctx.emoji)
     if not ctx.send_limits.allow(sender_id):
         raise ClientError(429, "sending too fast; slow down")
     return ctx.writer.submit(Outgoing(new, socket_key))
