@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import tornado.httpserver
 
 from models.db import DatabaseError
+from server import storage
 from server.app import make_app, make_ctx
 from server.settings import Settings, SettingsError, load_settings
 
@@ -31,8 +32,11 @@ def check_upload_dir(settings: Settings) -> None:
         settings.upload_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=settings.upload_dir):
             pass
+        swept = storage.sweep_temp(settings.upload_dir)
     except OSError as exc:
         fail(f"upload dir {settings.upload_dir} is not usable: {exc.strerror or exc}", 1)
+    if swept:
+        log.info("removed %d unfinished uploads from %s", swept, settings.upload_dir / ".tmp")
 
 
 async def serve(settings: Settings) -> None:

@@ -10,11 +10,12 @@ import os
 import re
 import secrets
 import tempfile
+import time
 from pathlib import Path
 
 URL_PREFIX = "/upload/"
 # What an upload URL may look like; anything else is not ours.
-_URL = re.compile(r"^/upload/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{32})(\.thumb)?\.[a-z0-9]{2,5}$")
+_URL = re.compile(r"^/upload/([0-9a-f]{2})/([0-9a-f]{2})/(\1\2[0-9a-f]{28})(\.thumb)?\.[a-z0-9]{2,5}$")
 
 
 class StorageError(ValueError):
@@ -73,6 +74,25 @@ def write_atomically(root: Path, relative: str, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def sweep_temp(root: Path, older_than_s: float = 3600.0) -> int:
+    """Delete temp files left by uploads a crash interrupted; returns how many.
+
+    Only old ones: another process sharing the dir may be receiving an upload right now."""
+    tmp_dir = root / ".tmp"
+    if not tmp_dir.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in tmp_dir.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def remove(root: Path, relative: str) -> None:

@@ -34,6 +34,20 @@ def photo_with_exif(width: int = 3000, height: int = 2000, orientation: int = 6)
     return out.getvalue()
 
 
+def heic_photo(width: int = 800, height: int = 600) -> bytes:
+    """What an iPhone sends: HEIC (made with pillow-heif), with EXIF."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    im = Image.new("RGB", (width, height), (30, 120, 200))
+    ImageDraw.Draw(im).ellipse([100, 100, 500, 400], fill=(250, 200, 0))
+    exif = Image.Exif()
+    exif[0x010F] = "chatd test phone"
+    out = io.BytesIO()
+    im.save(out, "HEIF", quality=80, exif=exif.tobytes())
+    return out.getvalue()
+
+
 def png_with_alpha() -> bytes:
     im = Image.new("RGBA", (400, 300), (0, 0, 0, 0))
     ImageDraw.Draw(im).ellipse([50, 50, 350, 250], fill=(0, 128, 255, 180))
@@ -66,6 +80,7 @@ def audio(fmt: str, seconds: float, tmp: Path, video: bool = False) -> bytes:
     and codec a browser would record: webm/opus, ogg/opus, m4a/aac, also mp3 and wav."""
     codecs = {
         "webm": ["-c:a", "libopus", "-b:a", "32k"],
+        "mp4": ["-c:a", "libopus", "-b:a", "32k"],  # what Chrome records for audio/mp4
         "ogg": ["-c:a", "libopus", "-b:a", "32k"],
         "m4a": ["-c:a", "aac", "-b:a", "64k"],
         "mp3": ["-c:a", "libmp3lame", "-b:a", "64k"],

@@ -95,6 +95,18 @@ async def test_photo_is_rotated_stripped_of_exif_and_gps_and_thumbnailed(api, ht
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_heic_from_a_phone_is_stored_as_jpeg_without_metadata(api, http_client, base_url):
+    ann = await register(api, "Ann")
+    heic = mediafiles.heic_photo()
+    status, env = await upload(http_client, base_url, ann.token, heic, filename="IMG_0001.HEIC")
+    assert status == 200, env
+    assert env["data"]["mime"] == "image/jpeg" and (env["data"]["width"], env["data"]["height"]) == (800, 600)
+    stored = await fetch(http_client, base_url, env["data"]["url"])
+    im = Image.open(io.BytesIO(stored.body))
+    assert im.format == "JPEG" and len(im.getexif()) == 0 and b"chatd test phone" not in stored.body
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_png_keeps_its_transparency(api, http_client, base_url):
     ann = await register(api, "Ann")
     status, env = await upload(http_client, base_url, ann.token, mediafiles.png_with_alpha())
@@ -118,7 +130,7 @@ async def test_animated_gif_keeps_its_animation(api, http_client, base_url):
     assert thumb.is_animated and thumb.n_frames == 4
 
 
-@pytest.mark.parametrize("fmt", ["webm", "ogg", "m4a", "mp3", "wav"])
+@pytest.mark.parametrize("fmt", ["webm", "ogg", "m4a", "mp4", "mp3", "wav"])
 @pytest.mark.gen_test(timeout=60)
 async def test_voice_clip_becomes_a_playable_mono_mp3_with_duration_and_waveform(
     api, http_client, base_url, tmp_path, fmt
