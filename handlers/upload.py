@@ -87,6 +87,13 @@ class UploadFileHandler(tornado.web.StaticFileHandler):
             raise tornado.web.HTTPError(404)
         return super().parse_url_path(url_path)
 
+    def compute_etag(self) -> str | None:
+        # A stored file never changes and its name is a random key, so the name is the
+        # ETag; Tornado's default would read and hash the whole file and keep the hash
+        # in memory for every file ever served.
+        assert self.absolute_path is not None
+        return '"' + self.absolute_path.rsplit("/", 1)[-1] + '"'
+
     def get_content_type(self) -> str:
         assert self.absolute_path is not None
         for suffix, mime in self.TYPES.items():
