@@ -1,9 +1,9 @@
-"""/message/history."""
+"""/message/history, /message/conversations, /message/read."""
 
 from __future__ import annotations
 
 from handlers.base import BaseHandler
-from server.services import messages
+from server.services import conversations, messages
 
 
 class HistoryHandler(BaseHandler):
@@ -21,3 +21,15 @@ class HistoryHandler(BaseHandler):
             limit=limit,
         )
         self.ok_rows(list(rows))
+
+
+class ConversationsHandler(BaseHandler):
+    async def post(self) -> None:
+        self.ok_rows(list(await conversations.list_conversations(self.ctx, self.user_id)))
+
+
+class MarkReadHandler(BaseHandler):
+    async def post(self) -> None:
+        cmd, dst_id, read_id = self.int_arg("cmd"), self.int_arg("dstid"), self.int_arg("id")
+        assert cmd is not None and dst_id is not None and read_id is not None
+        self.ok(await conversations.do_mark_read(self.ctx, self.user_id, cmd, dst_id, read_id))

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import tornado.web
 
 from server import __version__
 from server.context import Ctx
 
 PAGES = ("chat", "login", "register")
+
+
+def client_limits(ctx: Ctx) -> str:
+    """The limits the page enforces before the server would refuse (voice timer, sizes)."""
+    settings = ctx.settings
+    return orjson.dumps(
+        {
+            "max_text": settings.max_text,
+            "image_max_bytes": settings.image_max_bytes,
+            "voice_max_bytes": settings.voice_max_bytes,
+            "voice_max_seconds": settings.voice_max_seconds,
+        }
+    ).decode()
 
 
 class PageHandler(tornado.web.RequestHandler):
@@ -26,7 +40,7 @@ class PageHandler(tornado.web.RequestHandler):
             "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
             "style-src 'self' 'unsafe-inline'; connect-src 'self'; object-src 'none'; base-uri 'none'",
         )
-        self.render(f"{self.page}.html")
+        self.render(f"{self.page}.html", limits=client_limits(self.application.settings["ctx"]))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.render("error.html", status_code=status_code, message=self._reason)

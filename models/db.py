@@ -92,10 +92,17 @@ def _media_models() -> list[type[BaseModel]]:
     return [media.Media]
 
 
+def _read_models() -> list[type[BaseModel]]:
+    from models import reads
+
+    return [reads.ReadMark]
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
     lambda db: db.create_tables(_media_models(), safe=True),
+    lambda db: db.create_tables(_read_models(), safe=True),
 ]
 
 

@@ -166,5 +166,19 @@ def list_conversation(
     return [message_row(m) for m in query]
 
 
+def last_in_conversation(user_id: int, cmd: int, dst_id: int) -> MessageRow | None:
+    rows = list_conversation(user_id, cmd, dst_id, None, 1)
+    return rows[0] if rows else None
+
+
+def count_unread(user_id: int, cmd: int, dst_id: int, after_id: int) -> int:
+    """Messages from others in a conversation with an id above after_id."""
+    if cmd == CMD_SINGLE:
+        where = (Message.cmd == CMD_SINGLE) & (Message.user_id == dst_id) & (Message.dst_id == user_id)
+    else:
+        where = (Message.cmd == CMD_GROUP) & (Message.dst_id == dst_id) & (Message.user_id != user_id)
+    return Message.select().where(where & (Message.id > after_id)).count()
+
+
 def count_all() -> int:
     return Message.select().count()

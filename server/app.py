@@ -96,6 +96,8 @@ def routes(settings: Settings) -> list[Any]:
         (r"/contact/joincommunity", contacts.JoinCommunityHandler),
         (r"/contact/loadcommunity", contacts.LoadCommunityHandler),
         (r"/message/history", messages.HistoryHandler),
+        (r"/message/conversations", messages.ConversationsHandler),
+        (r"/message/read", messages.MarkReadHandler),
         (r"/chat", socket.ChatSocketHandler),
         (r"/attach/upload", upload.UploadHandler),
         (r"/upload/(.*)", upload.UploadFileHandler, {"path": str(settings.upload_dir)}),

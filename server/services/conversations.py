@@ -1,0 +1,63 @@
+"""The conversation list: every friend and group with its last message and unread count,
+and read marks that move those counts on every device."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypedDict
+
+from models import contacts as contact_q
+from models import messages as message_q
+from models import reads as read_q
+from models.messages import CMD_GROUP, CMD_SINGLE, MessageRow
+from server.errors import ClientError
+from server.services.messages import check_may_read
+
+if TYPE_CHECKING:
+    from server.context import Ctx
+
+
+class ConversationRow(TypedDict):
+    cmd: int
+    dstid: int
+    last: MessageRow | None
+    unread: int
+    readid: int
+
+
+def _conversation(user_id: int, cmd: int, dst_id: int, read_id: int) -> ConversationRow:
+    return ConversationRow(
+        cmd=cmd,
+        dstid=dst_id,
+        last=message_q.last_in_conversation(user_id, cmd, dst_id),
+        unread=message_q.count_unread(user_id, cmd, dst_id, read_id),
+        readid=read_id,
+    )
+
+
+def _list(user_id: int) -> list[ConversationRow]:
+    marks = read_q.read_marks(user_id)
+    routes = [(CMD_SINGLE, f["id"]) for f in contact_q.list_friends(user_id)]
+    routes += [(CMD_GROUP, g) for g in sorted(contact_q.community_ids_of(user_id))]
+    rows = [_conversation(user_id, cmd, dst, marks.get((cmd, dst), 0)) for cmd, dst in routes]
+    # Newest activity first; conversations without messages keep their order at the end.
+    return sorted(rows, key=lambda r: -(r["last"]["id"] if r["last"] else 0))
+
+
+async def list_conversations(ctx: Ctx, user_id: int) -> list[ConversationRow]:
+    """Every friend and group of the user, newest activity first."""
+    return await ctx.pools.db(_list, user_id)
+
+
+async def do_mark_read(ctx: Ctx, user_id: int, cmd: int, dst_id: int, read_id: int) -> ConversationRow:
+    """Mark a conversation read up to a message id (marks only move forward)."""
+    if cmd not in (CMD_SINGLE, CMD_GROUP):
+        raise ClientError(400, "cmd must be 10 or 11")
+    if read_id < 0:
+        raise ClientError(400, "id must not be negative")
+
+    def mark() -> ConversationRow:
+        check_may_read(user_id, cmd, dst_id)
+        stored = read_q.mark_read(user_id, cmd, dst_id, read_id)
+        return _conversation(user_id, cmd, dst_id, stored)
+
+    return await ctx.pools.db(mark)
