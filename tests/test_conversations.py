@@ -7,7 +7,7 @@ import pytest
 from models import messages as message_q
 from models.db import now_ms
 from models.messages import NewMessage
-from tests.conftest import register
+from tests.conftest import connect, register
 
 
 async def say(ctx, sender: int, cmd: int, dst: int, text: str) -> int:
@@ -43,6 +43,22 @@ async def test_every_friend_and_group_with_last_message_and_unread_count(api, ct
     await say(ctx, bob.id, 10, ann.id, "b3")
     by = {(r["cmd"], r["dstid"]): r for r in await api.ok("/message/conversations", ann.token)}
     assert by[(10, bob.id)]["unread"] == 1
+
+
+@pytest.mark.gen_test
+async def test_reading_on_one_device_tells_the_others(api, base_url, ctx):
+    ann, bob = await register(api, "Ann"), await register(api, "Bob")
+    await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+    laptop = await connect(base_url, ann)
+    last = await say(ctx, bob.id, 10, ann.id, "hello")
+    await api.ok("/message/read", ann.token, cmd=10, dstid=bob.id, id=last)
+    assert await laptop.next_frame() == {
+        "cmd": 14,
+        "dstcmd": 10,
+        "dstid": bob.id,
+        "readid": last,
+        "unread": 0,
+    }
 
 
 @pytest.mark.gen_test

@@ -9,8 +9,9 @@ from models import contacts as contact_q
 from models import messages as message_q
 from models import reads as read_q
 from models.messages import CMD_GROUP, CMD_SINGLE, MessageRow
+from server.bus import Delivery
 from server.errors import ClientError
-from server.services.messages import check_may_read
+from server.services.messages import CMD_READ, check_may_read, encode
 
 if TYPE_CHECKING:
     from server.context import Ctx
@@ -60,4 +61,14 @@ async def do_mark_read(ctx: Ctx, user_id: int, cmd: int, dst_id: int, read_id: i
         stored = read_q.mark_read(user_id, cmd, dst_id, read_id)
         return _conversation(user_id, cmd, dst_id, stored)
 
-    return await ctx.pools.db(mark)
+    row = await ctx.pools.db(mark)
+    # The user's other devices clear the same badge at once.
+    frame = {
+        "cmd": CMD_READ,
+        "dstcmd": cmd,
+        "dstid": dst_id,
+        "readid": row["readid"],
+        "unread": row["unread"],
+    }
+    await ctx.bus.publish(Delivery(0, encode(frame), user_ids=(user_id,)))
+    return row

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 CMD_ACK = 12
 CMD_ERROR = 13
+CMD_READ = 14  # server -> client: a conversation was marked read (on any of the user's devices)
 
 MEDIA_TEXT = 1
 MEDIA_VOICE = 3
