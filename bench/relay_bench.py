@@ -82,8 +82,12 @@ def _group_pids(pgid: int) -> list[int]:
     return pids
 
 
-def cpu_seconds(pgid: int) -> float:
-    """utime + stime of every live process in the group, in seconds (from /proc/PID/stat)."""
+def cpu_seconds(pgid: int, children: bool = False) -> float:
+    """utime + stime of every live process in the group, in seconds (from /proc/PID/stat).
+
+    With ``children``, also the cutime + cstime of each: the CPU of child processes that
+    have exited and been waited for (e.g. an ffmpeg run by the server), which no longer
+    appear in /proc on their own."""
     total = 0
     for pid in _group_pids(pgid):
         try:
@@ -92,6 +96,8 @@ def cpu_seconds(pgid: int) -> float:
         except OSError:
             continue
         total += int(rest[11]) + int(rest[12])  # fields 14, 15: utime, stime (clock ticks)
+        if children:
+            total += int(rest[13]) + int(rest[14])  # fields 16, 17: cutime, cstime
     return total / CLK_TCK
 
 
@@ -268,12 +274,12 @@ def start_chatd(tmp: Path, extra_args: list[str]) -> Server:
 # These functions run in their own processes (multiprocessing "spawn"), never in the server.
 
 
-def _ws_url(port: int, user_id: int, token: str) -> str:
+def ws_url(port: int, user_id: int, token: str) -> str:
     url = f"ws://{HOST}:{port}/chat?id={user_id}"
     return url + f"&token={token}" if token else url
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
+def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:
         return float("nan")
@@ -351,9 +357,9 @@ async def _receive(conf: dict[str, Any], ready: Any, warm: Any, go: Any) -> dict
     latencies.sort()
     st.update(
         count=len(latencies),
-        lat_p50_ms=_percentile(latencies, 50) * 1000,
-        lat_p90_ms=_percentile(latencies, 90) * 1000,
-        lat_p99_ms=_percentile(latencies, 99) * 1000,
+        lat_p50_ms=percentile(latencies, 50) * 1000,
+        lat_p90_ms=percentile(latencies, 90) * 1000,
+        lat_p99_ms=percentile(latencies, 99) * 1000,
         lat_max_ms=(latencies[-1] * 1000) if latencies else float("nan"),
     )
     return st
@@ -475,7 +481,7 @@ def run_load(server: Server, args: argparse.Namespace) -> dict[str, Any]:
         target=_child,
         args=(
             "receiver",
-            {**common, "url": _ws_url(server.port, receiver_id, receiver_token)},
+            {**common, "url": ws_url(server.port, receiver_id, receiver_token)},
             (r_ready, r_warm, go),
             out,
         ),
@@ -485,7 +491,7 @@ def run_load(server: Server, args: argparse.Namespace) -> dict[str, Any]:
         target=_child,
         args=(
             "sender",
-            {**common, "url": _ws_url(server.port, sender_id, sender_token), "dstid": receiver_id,
+            {**common, "url": ws_url(server.port, sender_id, sender_token), "dstid": receiver_id,
              "window": args.window, "size": args.size},
             (s_warm, go),
             out,
@@ -649,7 +655,7 @@ def print_table(
         print(f"  {name}: FAILED: {err}")
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
+def raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
@@ -681,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need -n >= 1, --window >= 1, --warmup >= 1, --repeat >= 1, --size >= 32")
 
     # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the finally blocks stop the server.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     targets = [args.only] if args.only else ["baseline", "chatd"]
     load_before = os.getloadavg()[0]
     if load_before > 0.5:

@@ -56,5 +56,6 @@ class HealthHandler(tornado.web.RequestHandler):
                 "version": __version__,
                 "sockets": ctx.hub.online_sockets(),
                 "users_online": len(ctx.hub.nodes),
+                "media_jobs": ctx.pools.media_jobs,
             }
         )

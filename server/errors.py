@@ -10,3 +10,7 @@ class ClientError(Exception):
         super().__init__(msg)
         self.status = status
         self.msg = msg
+
+    def __reduce__(self) -> tuple[type[ClientError], tuple[int, str]]:
+        # Raised in media worker processes too, so it must survive pickling.
+        return (ClientError, (self.status, self.msg))

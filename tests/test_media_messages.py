@@ -80,11 +80,12 @@ async def test_chat_goes_on_while_voice_clips_transcode(api, http_client, base_u
     ann, bob, a, b = await pair(api, base_url)
     clip = mediafiles.audio("ogg", 25.0, tmp_path)
     uploads = [asyncio.ensure_future(upload(http_client, base_url, ann.token, clip)) for _ in range(6)]
-    # Wait until the media pool is busy with them.
-    for _ in range(200):
-        if ctx.pools.media_pool._work_queue.qsize() > 0:
+    # Wait until the media workers are busy with them.
+    for _ in range(500):
+        if ctx.pools.media_jobs >= 3:
             break
         await asyncio.sleep(0.01)
+    assert ctx.pools.media_jobs >= 3
     assert not all(u.done() for u in uploads)
     # A protocol-level ping answered by the server's IOLoop...
     pong = asyncio.get_running_loop().create_future()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -14,6 +16,7 @@ from models import media as media_q
 from models.media import MediaRow
 from server import media, storage
 from server.errors import ClientError
+from server.settings import Settings
 
 if TYPE_CHECKING:
     from server.context import Ctx
@@ -184,41 +187,42 @@ class UploadReceiver:
         self.path.unlink(missing_ok=True)
 
 
-def _process_and_store(ctx: Ctx, receiver: UploadReceiver, user_id: int) -> MediaRow:
-    """Runs in the media pool: decode, re-encode and write the files."""
-    settings = ctx.settings
-    root = settings.upload_dir
+def _decode(settings: Settings, kind: str, mime: str, path: Path) -> media.ImageOut | media.VoiceOut:
+    """Runs in a media worker process: all the decoding and encoding."""
+    if kind == media.IMAGE:
+        return media.process_image(path, mime, settings.image_max_pixels)
+    return media.process_voice(
+        path, settings.voice_max_seconds, settings.ffmpeg_timeout, settings.voice_bitrate
+    )
+
+
+def _store(root: Path, user_id: int, kind: str, out: media.ImageOut | media.VoiceOut) -> MediaRow:
+    """Runs in the media thread pool: write the files, atomically, and describe them."""
     key = storage.new_key()
-    if receiver.kind == media.IMAGE:
-        image = media.process_image(receiver.path, receiver.mime, settings.image_max_pixels)
-        data, suffix, mime = image.data, image.suffix, image.mime
-        thumb_rel = storage.relative_path(key, image.thumb_suffix)
-        width, height, seconds, waveform = image.width, image.height, 0.0, []
+    rel = storage.relative_path(key, out.suffix)
+    storage.write_atomically(root, rel, out.data)
+    thumb_rel = ""
+    width = height = 0
+    seconds, waveform = 0.0, []
+    if isinstance(out, media.ImageOut):
+        thumb_rel = storage.relative_path(key, out.thumb_suffix)
+        storage.write_atomically(root, thumb_rel, out.thumb)
+        width, height = out.width, out.height
     else:
-        voice = media.process_voice(
-            receiver.path, settings.voice_max_seconds, settings.ffmpeg_timeout, settings.voice_bitrate
-        )
-        data, suffix, mime = voice.data, voice.suffix, voice.mime
-        thumb_rel = ""
-        width = height = 0
-        seconds, waveform = voice.seconds, voice.waveform
-    rel = storage.relative_path(key, suffix)
-    storage.write_atomically(root, rel, data)
-    if thumb_rel:
-        storage.write_atomically(root, thumb_rel, image.thumb)
+        seconds, waveform = out.seconds, out.waveform
     return MediaRow(
         key=key,
         user_id=user_id,
-        kind=receiver.kind or "",
-        mime=mime,
+        kind=kind,
+        mime=out.mime,
         path=rel,
         thumb=thumb_rel,
-        size=len(data),
+        size=len(out.data),
         width=width,
         height=height,
         seconds=seconds,
         waveform=waveform,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=hashlib.sha256(out.data).hexdigest(),
     )
 
 
@@ -239,10 +243,16 @@ def answer_for(row: MediaRow) -> dict[str, Any]:
 
 async def do_upload(ctx: Ctx, user_id: int, receiver: UploadReceiver) -> dict[str, Any]:
     """Process, store and record a received upload; the temp file is gone afterwards."""
+    assert receiver.kind is not None
     try:
-        row = await ctx.pools.media(_process_and_store, ctx, receiver, user_id)
+        out = await ctx.pools.media_process(
+            _decode, ctx.settings, receiver.kind, receiver.mime, receiver.path
+        )
+    except BrokenProcessPool:
+        raise ClientError(415, "this file could not be processed") from None
     finally:
         receiver.discard()
+    row = await ctx.pools.media(_store, ctx.settings.upload_dir, user_id, receiver.kind, out)
     try:
         await ctx.pools.db(media_q.insert_media, row)
     except Exception:
