@@ -67,6 +67,8 @@ fi
 # --- what the tests use -----------------------------------------------------------
 # Browser tests drive Debian's Chromium through Playwright (a browser cannot be downloaded here).
 if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
+# Colour emoji in the pages (and in the screenshots the browser tests take).
+if ! fc-list 2>/dev/null | grep -qi 'color emoji'; then apt_install fonts-noto-color-emoji; fi
 
 pg_ready() { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; }
 if ! pg_ready; then

@@ -48,6 +48,28 @@ def heic_photo(width: int = 800, height: int = 600) -> bytes:
     return out.getvalue()
 
 
+def landscape(width: int = 1200, height: int = 800) -> bytes:
+    """A pleasant drawn picture (sky, sun, hills, a lake) as a JPEG, for screenshots."""
+    im = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(im)
+    for y in range(height):  # sky fading from blue to warm near the horizon
+        t = y / height
+        draw.line([(0, y), (width, y)], fill=(int(90 + 150 * t), int(150 + 70 * t), int(230 - 60 * t)))
+    draw.ellipse([width * 0.68, height * 0.12, width * 0.82, height * 0.33], fill=(255, 214, 90))
+    draw.polygon([(0, height * 0.62), (width * 0.3, height * 0.42), (width * 0.62, height * 0.64)],
+                 fill=(74, 140, 92))  # fmt: skip
+    draw.polygon([(width * 0.35, height * 0.66), (width * 0.72, height * 0.4), (width, height * 0.6),
+                  (width, height * 0.7)], fill=(58, 118, 80))  # fmt: skip
+    draw.rectangle([0, height * 0.66, width, height], fill=(64, 132, 190))
+    for i in range(12):  # glints on the water
+        x = width * (0.55 + 0.03 * (i % 4))
+        y = height * (0.7 + 0.022 * i)
+        draw.line([(x, y), (x + width * 0.05, y)], fill=(250, 230, 160), width=3)
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
 def png_with_alpha() -> bytes:
     im = Image.new("RGBA", (400, 300), (0, 0, 0, 0))
     ImageDraw.Draw(im).ellipse([50, 50, 350, 250], fill=(0, 128, 255, 180))

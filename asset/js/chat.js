@@ -1,12 +1,16 @@
 // Chat page entry: wires the session, sidebar, conversation view, composer and socket together.
 import { TOKEN_KEY, postData, request, session, setUnauthorizedHandler } from './api.js';
+import { Composer } from './composer.js';
 import { ConversationView } from './conversation.js';
 import { Sidebar } from './contacts.js';
 import { byId } from './dom.js';
+import { loadCatalog } from './emoji.js';
+import './media.js'; // registers the image, voice, emoji and sticker renderers
 import { Names } from './names.js';
+import { Outbox } from './outbox.js';
+import { ReadMarks } from './reads.js';
 import { ChatSocket } from './socket.js';
-import { MessageStore, parseKey } from './store.js';
-import { Media, outgoingFrame } from './wire.js';
+import { MessageStore, convKey, parseKey } from './store.js';
 
 const LOGIN = '/login.html?next=/chat.html';
 const MOBILE = window.matchMedia('(max-width: 720px)');
@@ -19,11 +23,17 @@ if (!token || !me || me.id == null) {
   start();
 }
 
+/** The server's limits from <body data-limits>; the server enforces them anyway. */
+function pageLimits() {
+  try {
+    return JSON.parse(document.body.dataset.limits || '{}');
+  } catch {
+    return {};
+  }
+}
+
 function start() {
   const app = byId('app');
-  const composer = byId('composer');
-  const input = byId('message-input');
-  const sendButton = byId('send-btn');
   const offline = byId('offline');
   const toggle = byId('sidebar-toggle');
 
@@ -41,30 +51,58 @@ function start() {
   // Logged out in another tab: follow suit here.
   window.addEventListener('storage', (e) => e.key === TOKEN_KEY && !e.newValue && endSession());
 
-  const send = (msg) => socket.send(outgoingFrame(msg)); // false while offline: kept pending
   const view = new ConversationView({
     store,
     names,
-    onRetry: retry,
+    onRetry: (msg) => {
+      outbox.retry(msg);
+      composer.focus(); // the Retry button was just replaced
+    },
     onHistory: (rows) => rows.forEach((r) => socket.noteId(r.id)),
   });
-  const sidebar = new Sidebar({ names, onOpen: openConversation });
+  const sidebar = new Sidebar({ names, me: me.id, onOpen: openConversation });
+  const reads = new ReadMarks({ sidebar });
+  const outbox = new Outbox({
+    socket,
+    store,
+    onChange: (msg) => {
+      view.upsert(msg);
+      sidebar.render(); // the preview may be this message
+    },
+  });
+  const composer = new Composer({
+    limits: pageLimits(),
+    currentKey: () => view.key,
+    send: (key, fields) => {
+      const { cmd, dstid } = parseKey(key);
+      const msg = store.draft(cmd, dstid, fields);
+      view.upsert(msg);
+      sidebar.noteMessage(key, msg, false);
+      outbox.send(msg); // offline: it stays pending and goes out on reconnect
+    },
+  });
+
   // After a reload the open conversation's title may improve (a friend's name arrived).
-  const reloadContacts = () => sidebar.load().then(() => view.key && view.setTitle(sidebar.titleOf(view.key)));
+  const reloadContacts = () =>
+    sidebar.load().then((ok) => {
+      if (view.key) view.setTitle(sidebar.titleOf(view.key));
+      updateTitle();
+      return ok;
+    });
 
-  function retry(msg) {
-    view.upsert(store.retry(msg));
-    send(msg);
-    input.focus(); // the Retry button was just replaced
-  }
+  // The open conversation counts as read only while someone can see it.
+  const seeing = (key) => key === view.key && document.visibilityState === 'visible';
+  const markSeen = () => view.key && reads.mark(view.key, store.newestId(view.key));
+  document.addEventListener('visibilitychange', () => seeing(view.key) && markSeen());
 
-  function openConversation(key) {
+  async function openConversation(key) {
     sidebar.select(key);
     updateTitle();
-    input.disabled = sendButton.disabled = false;
-    view.open(key, sidebar.titleOf(key));
+    composer.enable();
     setSidebarOpen(false);
-    input.focus();
+    composer.focus();
+    await view.open(key, sidebar.titleOf(key));
+    if (seeing(key)) markSeen();
   }
 
   function updateTitle() {
@@ -72,29 +110,11 @@ function start() {
     document.title = n ? `(${n}) chatd` : 'chatd';
   }
 
-  // --- composer: Enter sends, Shift+Enter is a new line ---
-  input.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-      e.preventDefault();
-      composer.requestSubmit();
-    }
-  });
-  // Grow the text box with its content (up to the CSS max-height).
-  const fitInput = () => {
-    input.style.height = 'auto';
-    input.style.height = `${input.scrollHeight + 2}px`;
-  };
-  input.addEventListener('input', fitInput);
-  composer.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const text = input.value.trim();
-    if (!text || !view.key) return;
-    const { cmd, dstid } = parseKey(view.key);
-    const msg = store.draft(cmd, dstid, { media: Media.TEXT, content: text });
-    view.upsert(msg);
-    send(msg);
-    input.value = '';
-    fitInput();
+  // The catalog turns :codes: and emoji messages into characters; draw them again once.
+  loadCatalog().then((catalog) => {
+    if (!catalog) return;
+    view.refresh();
+    sidebar.render();
   });
 
   // --- socket ---
@@ -103,26 +123,21 @@ function start() {
     const { msg, isNew } = store.put(frame);
     view.upsert(msg);
     if (!sidebar.knows(key)) reloadContacts(); // a new friend or a group joined elsewhere
-    if (isNew && key !== view.key && !store.isMine(frame)) {
-      sidebar.bump(key);
-      updateTitle();
-    }
+    sidebar.noteMessage(key, msg, isNew && !store.isMine(frame) && !seeing(key));
+    if (seeing(key)) reads.mark(key, msg.id);
+    updateTitle();
   });
-  socket.addEventListener('ack', ({ detail }) => {
-    socket.noteId(detail.id);
-    const msg = store.ack(detail);
-    if (msg) view.upsert(msg);
+  socket.addEventListener('read', ({ detail }) => {
+    sidebar.setRead(convKey(detail.dstcmd, detail.dstid), detail);
+    updateTitle();
   });
-  socket.addEventListener('refused', ({ detail }) => {
-    const msg = store.fail(detail);
-    if (msg) view.upsert(msg);
-    else if (!detail.cmid) console.warn('chatd: frame refused:', detail.msg);
-  });
+  let connectedBefore = false;
+  let listLoaded = false;
   socket.addEventListener('online', () => {
     offline.hidden = true;
-    // Anything unacked may have been lost with the old socket; the same cmid makes a
-    // resend safe (the server stores it once and acks it again).
-    store.pending().forEach(send);
+    // Back after a drop (or the first load failed): counts and previews may have moved on.
+    if (connectedBefore || !listLoaded) reloadContacts();
+    connectedBefore = true;
   });
   socket.addEventListener('offline', ({ detail }) => {
     offline.textContent = 'Offline: reconnecting…';
@@ -150,7 +165,9 @@ function start() {
   });
   byId('sidebar-close').addEventListener('click', closeSidebar);
   document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && MOBILE.matches && app.classList.contains('sidebar-open')) closeSidebar();
+    if (e.key === 'Escape' && !e.defaultPrevented && MOBILE.matches && app.classList.contains('sidebar-open')) {
+      closeSidebar();
+    }
   });
   byId('me-name').textContent = `${me.nickname ?? 'Me'} (#${me.id})`;
   byId('logout').addEventListener('click', async () => {
@@ -166,6 +183,13 @@ function start() {
   });
 
   setSidebarOpen(MOBILE.matches); // on a phone, start on the contact list
-  reloadContacts();
-  socket.start();
+  // The socket starts after the conversation list, resuming just after its newest message
+  // (0 when there is none yet): the counts on screen plus the replay then cover everything,
+  // with no gap between them. Only here: later, the open conversation may lack messages
+  // below the list's newest one, and only `since` replays those.
+  reloadContacts().then((ok) => {
+    listLoaded = ok;
+    if (ok) socket.noteId(sidebar.newestId() ?? 0);
+    socket.start();
+  });
 }

@@ -1,7 +1,11 @@
-// The sidebar: friends and groups with unread counts, and the add-friend / create / join forms.
+// The sidebar: friends and groups, newest activity first, each with its last message and
+// unread count (from /message/conversations, then kept current by live messages and read
+// marks), and the add-friend / create / join forms.
 import { postData, postRows } from './api.js';
 import { byId, el, handleSubmit } from './dom.js';
-import { convKey } from './store.js';
+import { previewText } from './media.js';
+import { avatarHue } from './render.js';
+import { convKey, parseKey } from './store.js';
 import { Cmd } from './wire.js';
 
 function positiveId(text, what) {
@@ -10,19 +14,29 @@ function positiveId(text, what) {
   return id;
 }
 
+/** The short time of a preview: the clock today, else the date. */
+function shortTime(ms) {
+  const d = new Date(ms);
+  return d.toDateString() === new Date().toDateString()
+    ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+    : d.toLocaleDateString([], { month: 'short', day: 'numeric' });
+}
+
 export class Sidebar {
   #names;
+  #me;
   #onOpen;
   #friends = new Map(); // id -> public user
   #groups = new Map(); // id -> community
-  #unread = new Map(); // conversation key -> count
+  #convs = new Map(); // conversation key -> {last, unread, readid, at}
   #current = null;
   #loading = null;
   #again = null;
 
-  /** onOpen(key): the user picked a conversation. */
-  constructor({ names, onOpen }) {
+  /** me: our user id; onOpen(key): the user picked a conversation. */
+  constructor({ names, me, onOpen }) {
     this.#names = names;
+    this.#me = me;
     this.#onOpen = onOpen;
     this.friendList = byId('friend-list');
     this.groupList = byId('group-list');
@@ -31,8 +45,9 @@ export class Sidebar {
   }
 
   /**
-   * (Re)loads both lists; a failure shows in the sidebar and keeps the old lists. Calls made
-   * during a load share one follow-up load (it sees changes the running one may have missed).
+   * (Re)loads the lists and the conversation rows; a failure shows in the sidebar and keeps
+   * the old lists. Calls made during a load share one follow-up load (it sees changes the
+   * running one may have missed). Resolves to true when everything loaded.
    */
   load() {
     if (!this.#loading) {
@@ -47,67 +62,136 @@ export class Sidebar {
   }
 
   async #fetch() {
+    let ok = false;
     try {
-      const [friends, groups] = await Promise.all([
+      const [friends, groups, convs] = await Promise.all([
         postRows('/contact/loadfriend'),
         postRows('/contact/loadcommunity'),
+        postRows('/message/conversations'),
       ]);
       this.#friends = new Map(friends.map((u) => [u.id, u]));
       this.#groups = new Map(groups.map((g) => [g.id, g]));
       this.#names.learn(friends);
+      for (const row of convs) {
+        const key = convKey(row.cmd, row.dstid);
+        const mine = this.#convs.get(key);
+        // Keep a message of ours still being sent as the preview; the server has not got it.
+        const last = mine?.last && mine.last.id == null ? mine.last : row.last;
+        this.#convs.set(key, { last, unread: row.unread, readid: row.readid, at: last?.createat ?? mine?.at ?? 0 });
+      }
       this.error.hidden = true;
+      ok = true;
     } catch (err) {
       this.error.textContent = `Could not load contacts: ${err.message}`;
       this.error.hidden = false;
     }
-    this.#render();
+    this.render();
+    return ok;
   }
 
   knows(key) {
-    const [cmd, id] = key.split(':').map(Number);
-    return (cmd === Cmd.GROUP ? this.#groups : this.#friends).has(id);
+    const { cmd, dstid } = parseKey(key);
+    return (cmd === Cmd.GROUP ? this.#groups : this.#friends).has(dstid);
   }
 
   /** The title of a conversation: the friend's nickname or the group's name and id. */
   titleOf(key) {
-    const [cmd, id] = key.split(':').map(Number);
+    const { cmd, dstid } = parseKey(key);
     if (cmd === Cmd.GROUP) {
-      const group = this.#groups.get(id);
-      return `${group ? group.name : 'Group'} (group #${id})`;
+      const group = this.#groups.get(dstid);
+      return `${group ? group.name : 'Group'} (group #${dstid})`;
     }
-    return this.#names.get(id);
+    return this.#names.get(dstid);
+  }
+
+  /** Highest message id in any conversation row (a safe `since` for the socket), or null. */
+  newestId() {
+    let id = null;
+    for (const c of this.#convs.values()) if (c.last?.id != null && (id === null || c.last.id > id)) id = c.last.id;
+    return id;
   }
 
   select(key) {
     this.#current = key;
-    this.#unread.delete(key);
-    this.#render();
+    this.#conv(key).unread = 0; // read as it opens; /message/read confirms
+    this.render();
   }
 
-  /** Counts one unread message for a conversation that is not open. */
-  bump(key) {
-    this.#unread.set(key, (this.#unread.get(key) ?? 0) + 1);
-    this.#render();
+  readIdOf(key) {
+    return this.#convs.get(key)?.readid ?? 0;
+  }
+
+  /**
+   * A live message (or one we just typed). It becomes the preview if newer; `count` adds
+   * it to the unread badge unless it is at or below the read mark (a replay after reconnect).
+   */
+  noteMessage(key, msg, count) {
+    const conv = this.#conv(key);
+    const last = conv.last;
+    if (!last || msg.id == null || last.id == null || msg.id >= last.id) {
+      conv.last = msg;
+      conv.at = msg.createat ?? Date.now();
+    }
+    if (count && msg.id > conv.readid && (!last || last.id == null || msg.id > last.id)) conv.unread += 1;
+    this.render();
+  }
+
+  /** A read mark from /message/read or a cmd 14 frame: {readid, unread}. */
+  setRead(key, { readid, unread }) {
+    const conv = this.#conv(key);
+    if (readid < conv.readid) return; // marks only move forward; an older answer came late
+    conv.readid = readid;
+    conv.unread = unread;
+    this.render();
   }
 
   totalUnread() {
     let total = 0;
-    for (const n of this.#unread.values()) total += n;
+    for (const c of this.#convs.values()) total += c.unread;
     return total;
   }
 
-  #render() {
+  #conv(key) {
+    let conv = this.#convs.get(key);
+    if (!conv) {
+      conv = { last: null, unread: 0, readid: 0, at: 0 };
+      this.#convs.set(key, conv);
+    }
+    return conv;
+  }
+
+  /** Redraws both lists (cheap at contact-list sizes; keeps the code free of diffing). */
+  render() {
     this.#fill(this.friendList, 'friend', [...this.#friends.values()], (u) => u.nickname, 'No friends yet.');
     this.#fill(this.groupList, 'group', [...this.#groups.values()], (g) => g.name, 'No groups yet.');
   }
 
+  #avatar(kind, id, name) {
+    const avatar = el('span', { class: `contact__avatar contact__avatar--${kind}`, 'aria-hidden': 'true',
+      text: name.slice(0, 1).toUpperCase() });
+    // A friend has the colour of the avatar beside their messages; groups are shifted.
+    avatar.style.setProperty('--hue', (avatarHue(id) + (kind === 'group' ? 180 : 0)) % 360);
+    return avatar;
+  }
+
+  #preview(kind, last) {
+    if (!last) return '';
+    const text = previewText(last);
+    if (last.userid === this.#me) return `You: ${text}`;
+    if (kind !== 'group') return text;
+    if (!this.#names.has(last.userid)) this.#names.resolve(last.userid).then((n) => n && this.render());
+    return `${this.#names.get(last.userid)}: ${text}`;
+  }
+
   #fill(list, kind, rows, nameOf, emptyText) {
     const cmd = kind === 'group' ? Cmd.GROUP : Cmd.SINGLE;
-    rows.sort((a, b) => String(nameOf(a)).localeCompare(String(nameOf(b))));
+    const conv = (row) => this.#convs.get(convKey(cmd, row.id));
+    rows.sort((a, b) => (conv(b)?.at ?? 0) - (conv(a)?.at ?? 0) || String(nameOf(a)).localeCompare(String(nameOf(b))));
     const items = rows.map((row) => {
       const key = convKey(cmd, row.id);
-      const unread = this.#unread.get(key) ?? 0;
+      const { last = null, unread = 0 } = conv(row) ?? {};
       const name = nameOf(row) || `#${row.id}`;
+      const when = last?.createat;
       return el(
         'li',
         {},
@@ -120,9 +204,19 @@ export class Sidebar {
             'aria-current': key === this.#current ? 'true' : null,
             onclick: () => this.#onOpen(key),
           },
-          el('span', { class: 'contact__avatar', 'aria-hidden': 'true', text: name.slice(0, 1).toUpperCase() }),
-          el('span', { class: 'contact__name', text: name }),
-          el('span', { class: 'contact__id', text: `#${row.id}` }),
+          this.#avatar(kind, row.id, name),
+          el(
+            'span',
+            { class: 'contact__main' },
+            el(
+              'span',
+              { class: 'contact__top' },
+              el('span', { class: 'contact__name', text: name }),
+              el('span', { class: 'contact__id', text: `#${row.id}` }),
+              when ? el('time', { class: 'contact__time', datetime: new Date(when).toISOString(), text: shortTime(when) }) : null,
+            ),
+            el('span', { class: 'contact__last', text: this.#preview(kind, last) }),
+          ),
           unread
             ? el('span', { class: 'unread', dataset: { count: unread } }, String(unread),
                 el('span', { class: 'sr-only', text: ' unread' }))

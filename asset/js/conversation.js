@@ -1,4 +1,5 @@
-// The open conversation: its title, history (newest 50, then older on demand) and bubbles.
+// The open conversation: its title, history (newest 50, then older pages loaded as the reader
+// scrolls up, keeping their place) and bubbles.
 import { postRows } from './api.js';
 import { byId } from './dom.js';
 import { renderBubble } from './render.js';
@@ -6,6 +7,11 @@ import { parseKey } from './store.js';
 
 const PAGE = 50;
 const STICK_PX = 80; // this close to the bottom counts as "reading the latest"
+const PRELOAD_PX = 400; // start fetching older messages this far before the top is reached
+
+// What a bubble shows that can change after it was drawn; same signature = keep the node
+// (so a playing voice clip is not cut off when older messages are loaded above it).
+const signature = (msg) => `${msg.id}|${msg.state}|${msg.error}`;
 
 export class ConversationView {
   #store;
@@ -13,6 +19,8 @@ export class ConversationView {
   #onRetry;
   #onHistory;
   #bubbles = new Map(); // message object -> its <li>, for the open conversation only
+  #drawn = new WeakMap(); // <li> -> signature of what it shows
+  #loadingOlder = false;
   key = null;
 
   /** onRetry(msg): resend a failed message; onHistory(rows): stored rows were loaded. */
@@ -27,7 +35,10 @@ export class ConversationView {
     this.older = byId('load-older');
     this.error = byId('conv-error');
     this.empty = byId('empty-state');
-    this.older.addEventListener('click', () => this.loadHistory(true));
+    this.older.addEventListener('click', () => this.loadOlder());
+    this.pane.addEventListener('scroll', () => {
+      if (this.pane.scrollTop < PRELOAD_PX) this.loadOlder();
+    }, { passive: true });
   }
 
   /** Shows conversation `key` from memory at once, then fetches its latest history. */
@@ -35,13 +46,35 @@ export class ConversationView {
     this.key = key;
     this.title.textContent = title;
     this.showError('');
-    this.#renderAll();
+    this.#renderAll(true);
     this.#scrollToBottom();
     return this.loadHistory(false);
   }
 
   setTitle(title) {
     if (this.key) this.title.textContent = title;
+  }
+
+  /** Draws every bubble again (e.g. the emoji catalog arrived), keeping the reader's place. */
+  refresh() {
+    if (!this.key) return;
+    const stick = this.#isNearBottom();
+    const fromBottom = this.pane.scrollHeight - this.pane.scrollTop;
+    this.#renderAll(true);
+    if (stick) this.#scrollToBottom();
+    else this.pane.scrollTop = this.pane.scrollHeight - fromBottom;
+  }
+
+  /** The page before the oldest shown, if there is one and none is on its way. */
+  async loadOlder() {
+    const conv = this.key && this.#store.conv(this.key);
+    if (!conv || !conv.hasOlder || this.#loadingOlder) return;
+    this.#loadingOlder = true;
+    try {
+      await this.loadHistory(true);
+    } finally {
+      this.#loadingOlder = false;
+    }
   }
 
   /** Fetches a page of history: the newest, or the one before the oldest shown. */
@@ -59,7 +92,7 @@ export class ConversationView {
       if (older || conv.hasOlder === null) conv.hasOlder = rows.length === PAGE;
       if (this.key !== key) return; // the user moved on meanwhile
       const fromBottom = this.pane.scrollHeight - this.pane.scrollTop;
-      this.#renderAll();
+      this.#renderAll(false);
       // Loading older keeps the reader's place; the first load shows the newest.
       if (older) this.pane.scrollTop = this.pane.scrollHeight - fromBottom;
       else this.#scrollToBottom();
@@ -67,6 +100,10 @@ export class ConversationView {
       if (this.key === key) this.showError(`Could not load messages: ${err.message}`);
     } finally {
       this.older.disabled = false;
+    }
+    // A page that does not fill the pane gives nothing to scroll: fetch the next one now.
+    if (this.key === key && conv.hasOlder && this.pane.scrollHeight <= this.pane.clientHeight + PRELOAD_PX) {
+      setTimeout(() => this.key === key && this.loadOlder(), 0);
     }
   }
 
@@ -86,8 +123,9 @@ export class ConversationView {
 
   /** Puts a nickname learnt later into the bubbles that show a placeholder. */
   rename(userId, name) {
-    for (const span of this.list.querySelectorAll(`.msg__from[data-userid="${Number(userId)}"]`)) {
-      span.textContent = name;
+    for (const li of this.list.querySelectorAll(`.msg[data-userid="${Number(userId)}"]`)) {
+      li.querySelector('.msg__from').textContent = name;
+      li.querySelector('.msg__avatar').textContent = name.slice(0, 1).toUpperCase();
     }
   }
 
@@ -102,15 +140,20 @@ export class ConversationView {
     if (!this.#names.has(msg.userid)) {
       this.#names.resolve(msg.userid).then((n) => n && this.rename(msg.userid, n));
     }
-    return renderBubble(msg, { mine, name }, this.#onRetry);
+    const li = renderBubble(msg, { mine, name }, this.#onRetry);
+    this.#drawn.set(li, signature(msg));
+    return li;
   }
 
-  #renderAll() {
+  /** Puts the open conversation's bubbles in order, reusing unchanged ones unless `force`. */
+  #renderAll(force) {
     const conv = this.#store.conv(this.key);
-    this.#bubbles.clear();
+    const old = this.#bubbles;
+    this.#bubbles = new Map();
     this.list.replaceChildren(
       ...conv.items.map((msg) => {
-        const li = this.#bubble(msg);
+        const kept = old.get(msg);
+        const li = !force && kept && this.#drawn.get(kept) === signature(msg) ? kept : this.#bubble(msg);
         this.#bubbles.set(msg, li);
         return li;
       }),

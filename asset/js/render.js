@@ -3,11 +3,23 @@
 // Renderers build nodes with el()/textContent only; a URL from a message must be checked to be
 // a same-site /upload/ path before it goes into src/href.
 import { el } from './dom.js';
+import { replaceShortcodes } from './emoji.js';
 import { Media } from './wire.js';
 
+// Text: :smile: and the other catalog codes show as their character (the stored text is unchanged).
 const RENDERERS = new Map([
-  [Media.TEXT, (msg) => el('p', { class: 'msg__text', text: msg.content ?? '' })],
+  [Media.TEXT, renderText],
 ]);
+
+// Emoji only (with their joiners, variation selectors and skin tones), nothing else.
+const ONLY_EMOJI = /^(?:\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Regional_Indicator}|\u200d|\ufe0f|\s)+$/u;
+
+function renderText(msg) {
+  const text = replaceShortcodes(msg.content ?? '');
+  // One to three emoji alone are shown big, as people expect from other chat apps.
+  const jumbo = ONLY_EMOJI.test(text) && [...new Intl.Segmenter().segment(text.trim())].length <= 3;
+  return el('p', { class: jumbo ? 'msg__text msg__text--jumbo' : 'msg__text', text });
+}
 
 /** Registers `render(msg) -> Node` for a media number. */
 export function registerMedia(media, render) {
@@ -43,8 +55,21 @@ function renderStatus(msg, onRetry) {
   );
 }
 
+/** A stable colour per user for the initial-letter avatar (dark enough for white text). */
+export function avatarHue(userId) {
+  return (Number(userId) * 137) % 360; // golden-angle steps keep neighbours apart
+}
+
+/** The initial-letter circle. */
+export function renderAvatar(userId, name) {
+  const avatar = el('span', { class: 'msg__avatar', 'aria-hidden': 'true', text: (name || '?').slice(0, 1).toUpperCase() });
+  avatar.style.setProperty('--hue', avatarHue(userId));
+  return avatar;
+}
+
 /**
- * The <li> for `msg`. `who`: {mine, name} of the sender; `onRetry(msg)` for failed sends.
+ * The <li> for `msg`: avatar, then the bubble (name and time, body, send status); ours on
+ * the right. `who`: {mine, name} of the sender; `onRetry(msg)` for failed sends.
  * data-id / data-cmid / data-state / data-media are there for styling and tests.
  */
 export function renderBubble(msg, who, onRetry) {
@@ -53,15 +78,20 @@ export function renderBubble(msg, who, onRetry) {
     'li',
     {
       class: who.mine ? 'msg msg--mine' : 'msg',
-      dataset: { id: msg.id, cmid: msg.cmid || null, state: msg.state, media: msg.media },
+      dataset: { id: msg.id, cmid: msg.cmid || null, state: msg.state, media: msg.media, userid: msg.userid },
     },
+    renderAvatar(msg.userid, who.name),
     el(
       'div',
-      { class: 'msg__meta' },
-      el('span', { class: 'msg__from', dataset: { userid: msg.userid }, text: who.name }),
-      msg.createat ? renderTime(msg.createat) : null,
+      { class: 'msg__bubble' },
+      el(
+        'div',
+        { class: 'msg__meta' },
+        el('span', { class: 'msg__from', dataset: { userid: msg.userid }, text: who.name }),
+        msg.createat ? renderTime(msg.createat) : null,
+      ),
+      el('div', { class: 'msg__body' }, render(msg)),
+      renderStatus(msg, onRetry),
     ),
-    el('div', { class: 'msg__body' }, render(msg)),
-    renderStatus(msg, onRetry),
   );
 }

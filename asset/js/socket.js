@@ -4,6 +4,7 @@
 //   message  a stored message frame, each id once    ack      {cmid, id, createat}
 //   refused  {cmid, code, msg} (cmd 13)               online   socket open
 //   offline  {code, wasOpen} after any close (also failed connects)
+//   read     {dstcmd, dstid, readid, unread} (cmd 14: read on one of our devices)
 import { CLOSE_TOO_SLOW, Cmd } from './wire.js';
 
 const HEARTBEAT_MS = 25_000; // below the 30-60 s idle timeouts of common proxies and NATs
@@ -118,6 +119,7 @@ export class ChatSocket extends EventTarget {
     }
     if (frame.cmd === Cmd.ACK) this.#emit('ack', frame);
     else if (frame.cmd === Cmd.REFUSED) this.#emit('refused', frame);
+    else if (frame.cmd === Cmd.READ) this.#emit('read', frame);
     else if ((frame.cmd === Cmd.SINGLE || frame.cmd === Cmd.GROUP) && Number.isInteger(frame.id)) {
       if (this.#seen.has(frame.id)) return; // replayed after a reconnect: already shown
       this.#remember(frame.id);

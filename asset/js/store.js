@@ -111,6 +111,13 @@ export class MessageStore {
     return msg;
   }
 
+  /** The highest stored message id in conversation `key`, or null. */
+  newestId(key) {
+    const items = this.conv(key).items;
+    for (let i = items.length - 1; i >= 0; i -= 1) if (items[i].id != null) return items[i].id;
+    return null;
+  }
+
   /** Our messages waiting for an ack, oldest first: resent after a reconnect. */
   pending() {
     return [...this.#mine.values()].filter((m) => m.state === 'pending').sort(byOrder);

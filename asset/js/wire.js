@@ -6,6 +6,7 @@ export const Cmd = Object.freeze({
   GROUP: 11, // group message
   ACK: 12, // our message is stored
   REFUSED: 13, // our frame was refused; the socket stays open
+  READ: 14, // a conversation was marked read on one of our devices: {dstcmd, dstid, readid, unread}
 });
 
 export const Media = Object.freeze({ TEXT: 1, VOICE: 3, IMAGE: 4, EMOJI: 6 });

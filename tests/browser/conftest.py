@@ -5,27 +5,39 @@ cannot share a process with pytest-tornado's event loops."""
 
 from __future__ import annotations
 
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
 from tests.serverproc import ServerProcess
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Chromium's background services try the network, which this machine kind refuses.
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
+    # Chromium's background services try the network, which this machine kind refuses.
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # A fake microphone (a beeping tone) that needs no permission prompt.
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
 ]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+PASSWORD = "secret-pass"
 
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # CI machines have 2 cores and run a server, two browser contexts and ffmpeg at once:
+    # give each expectation room (they pass as soon as the condition holds).
+    expect.set_options(timeout=15_000)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -43,7 +55,7 @@ def server(tmp_path):
 class Person:
     """One browser window (its own cookies and storage) and the console errors it saw."""
 
-    def __init__(self, browser, base_url: str, width: int = 1100, height: int = 700) -> None:
+    def __init__(self, browser, base_url: str, width: int = 1100, height: int = 720) -> None:
         self.context = browser.new_context(viewport={"width": width, "height": height})
         self.page = self.context.new_page()
         self.base_url = base_url
@@ -51,6 +63,47 @@ class Person:
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", lambda d: (self.errors.append(f"dialog: {d.message}"), d.dismiss()))
+        self.mobile = ""
+
+    def register(self, mobile: str, nickname: str) -> None:
+        from playwright.sync_api import expect
+
+        page = self.page
+        page.goto(self.base_url + "/chat.html")
+        expect(page).to_have_url(re.compile(r"/login\.html"))  # not logged in: sent to log in
+        page.click("#switch-link")
+        expect(page).to_have_url(re.compile(r"/register\.html"))
+        page.fill("#mobile", mobile)
+        page.fill("#nickname", nickname)
+        page.fill("#password", PASSWORD)
+        page.click("#register-submit")
+        expect(page).to_have_url(re.compile(r"/chat\.html$"))  # and back where they wanted to go
+        expect(page.locator("#offline")).to_be_hidden()
+        self.mobile = mobile
+
+    def show_contacts(self) -> None:
+        toggle = self.page.locator("#sidebar-toggle")
+        if not self.page.locator("#friend-list").is_visible() and toggle.is_visible():
+            toggle.click()
+
+    def add_friend(self, mobile: str, nickname: str) -> None:
+        from playwright.sync_api import expect
+
+        self.show_contacts()
+        self.page.fill("#add-friend-input", mobile)
+        self.page.click("#add-friend-btn")
+        expect(self.page.locator("#friend-list .contact", has_text=nickname)).to_be_visible()
+
+    def open_chat(self, name: str, group: bool = False) -> None:
+        self.show_contacts()
+        self.page.locator("#group-list .contact" if group else "#friend-list .contact", has_text=name).click()
+
+    def send(self, text: str) -> None:
+        self.page.fill("#message-input", text)
+        self.page.press("#message-input", "Enter")
+
+    def texts(self) -> list[str]:
+        return self.page.locator("li.msg .msg__text").all_text_contents()
 
     def close(self) -> None:
         self.context.close()
@@ -68,3 +121,16 @@ def people(browser, server):
     yield make
     for person in made:
         person.close()
+
+
+@pytest.fixture
+def friends(people):
+    """Ann on a desktop and Bob on a phone, registered and friends, each in the other's chat."""
+    ann, bob = people(), people(width=360, height=740)
+    ann.register("30001", "Ann")
+    bob.register("30002", "Bob")
+    ann.add_friend("30002", "Bob")
+    ann.open_chat("Bob")
+    bob.page.reload()
+    bob.open_chat("Ann")
+    return ann, bob
