@@ -82,9 +82,14 @@ class Person:
         self.mobile = mobile
 
     def show_contacts(self) -> None:
-        toggle = self.page.locator("#sidebar-toggle")
-        if not self.page.locator("#friend-list").is_visible() and toggle.is_visible():
-            toggle.click()
+        """On a phone the contacts slide over the chat; open them unless they are open."""
+        from playwright.sync_api import expect
+
+        expect(self.page.locator("#offline")).to_be_hidden()  # the page has finished starting
+        narrow = (self.page.viewport_size or {"width": 1000})["width"] <= 720
+        if narrow and "sidebar-open" not in (self.page.get_attribute("#app", "class") or ""):
+            self.page.click("#sidebar-toggle")
+        expect(self.page.locator("#friend-list")).to_be_visible()
 
     def add_friend(self, mobile: str, nickname: str) -> None:
         from playwright.sync_api import expect
