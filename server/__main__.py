@@ -61,16 +61,20 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
 
     log.info("stopping: closing sockets and finishing writes")
+    # No new connections, no new frames, no new requests on kept-alive connections...
     server.stop()
     ctx.hub.shut_all(1001, "server restarting")
-    try:
-        await asyncio.wait_for(ctx.close(), SHUTDOWN_GRACE_S)
-    except TimeoutError:
-        log.warning("pending writes did not finish within %.0f s", SHUTDOWN_GRACE_S)
     try:
         await asyncio.wait_for(server.close_all_connections(), 1.0)
     except TimeoutError:
         pass
+    # ...then store what arrived before (its senders resend unacked cmids: stored once),
+    # and only then release the pools (late callers get a 503, never a 500).
+    try:
+        await asyncio.wait_for(ctx.writer.close(), SHUTDOWN_GRACE_S)
+    except TimeoutError:
+        log.warning("pending writes did not finish within %.0f s", SHUTDOWN_GRACE_S)
+    await ctx.close()
     log.info("stopped")
 
 

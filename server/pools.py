@@ -12,12 +12,14 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 import peewee
 from tornado.ioloop import IOLoop
+
+from server.errors import ClientError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class Pools:
         self.media_workers = media_threads
         self._media_procs: ProcessPoolExecutor | None = None
         self.media_jobs = 0  # decoding jobs queued or running, for /healthz and tests
+        self.closed = False
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(*args) in the database pool as one transaction."""
@@ -51,13 +54,13 @@ class Pools:
             with self.database.atomic():
                 return fn(*args)
 
-        return await IOLoop.current().run_in_executor(self.db_pool, job)
+        return await self._run(self.db_pool, job)
 
     async def hashing(self, fn: Callable[..., T], *args: Any) -> T:
-        return await IOLoop.current().run_in_executor(self.hash_pool, fn, *args)
+        return await self._run(self.hash_pool, fn, *args)
 
     async def media(self, fn: Callable[..., T], *args: Any) -> T:
-        return await IOLoop.current().run_in_executor(self.media_pool, fn, *args)
+        return await self._run(self.media_pool, fn, *args)
 
     async def media_process(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a picklable fn(*args) in a media worker process. Raises BrokenProcessPool if
@@ -73,7 +76,7 @@ class Pools:
         pool = self._media_procs
         self.media_jobs += 1
         try:
-            return await IOLoop.current().run_in_executor(pool, fn, *args)
+            return await self._run(pool, fn, *args)
         except BrokenProcessPool:
             log.error("a media worker died; starting new ones")
             if self._media_procs is pool:
@@ -83,7 +86,14 @@ class Pools:
         finally:
             self.media_jobs -= 1
 
+    async def _run(self, pool: Executor, fn: Callable[..., T], *args: Any) -> T:
+        if self.closed:
+            raise ClientError(503, "the server is restarting; try again in a moment")
+        return await IOLoop.current().run_in_executor(pool, fn, *args)
+
     def close(self) -> None:
+        # Requests still arriving on open connections get a clean 503 from now on.
+        self.closed = True
         self.hash_pool.shutdown(wait=True)
         self.media_pool.shutdown(wait=True)
         if self._media_procs is not None:
