@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,10 +27,22 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def _lower_priority() -> None:
+def _init_media_worker(server_pid: int) -> None:
     # On a small machine, media work would otherwise take CPU from the IOLoop process;
     # a lower priority (inherited by ffmpeg) keeps chat latency steady while uploads run.
     os.nice(10)
+    threading.Thread(target=_exit_with, args=(server_pid,), daemon=True, name="chatd-orphan-watch").start()
+
+
+def _exit_with(server_pid: int) -> None:
+    """Leave when the server is gone (a crash or SIGKILL gives no chance to shut the
+    pool down); the forkserver then exits too, as its last worker leaves."""
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
 
 
 class Pools:
@@ -71,7 +85,10 @@ class Pools:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["server.media"])
             self._media_procs = ProcessPoolExecutor(
-                self.media_workers, mp_context=context, initializer=_lower_priority
+                self.media_workers,
+                mp_context=context,
+                initializer=_init_media_worker,
+                initargs=(os.getpid(),),
             )
         pool = self._media_procs
         self.media_jobs += 1

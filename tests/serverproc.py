@@ -74,7 +74,12 @@ class ServerProcess:
         self.log.close()
 
     def stop(self) -> None:
+        """Stop it whatever state it is in: politely first, then by force."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
             self.log.close()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from tests import mediafiles
 from tests.conftest import Api, connect, register
 from tests.serverproc import ROOT, ServerProcess
+from tests.test_uploads import upload
 
 pytestmark = pytest.mark.slow
 
@@ -155,3 +159,34 @@ def test_unusable_option_stops_startup_with_one_line(tmp_path, args, names):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and names in lines[0], result.stderr
+
+
+def processes_writing_to(path) -> list[int]:
+    """Pids whose stdout is this file: the server and everything it started."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and os.readlink(proc / "fd" / "1") == str(path):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_media_workers_do_not_outlive_a_killed_server(tmp_path, io_loop):
+    server = ServerProcess(tmp_path).start()
+    try:
+        api = Api(AsyncHTTPClient(), server.base_url)
+        ann = await register(api, "Ann")
+        status, _ = await upload(AsyncHTTPClient(), server.base_url, ann.token, mediafiles.png_with_alpha())
+        assert status == 200
+        assert len(processes_writing_to(server.log_path)) >= 3  # server, forkserver, worker
+        server.kill()
+        for _ in range(50):
+            if not processes_writing_to(server.log_path):
+                break
+            await asyncio.sleep(0.1)
+        assert processes_writing_to(server.log_path) == []
+    finally:
+        server.stop()
