@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "chatd.ini"
@@ -24,30 +24,28 @@ class SettingsError(ValueError):
     """A bad option value; the message names the option and is shown as one line."""
 
 
-def _int(lo: int, hi: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+N = TypeVar("N", int, float)
+
+
+def _ranged(kind: Callable[[str], N], what: str, lo: N, hi: N) -> Callable[[str], N]:
+    def parse(raw: str) -> N:
         try:
-            value = int(raw)
+            value = kind(raw)
         except ValueError:
-            raise ValueError(f"{raw!r} is not a whole number") from None
+            raise ValueError(f"{raw!r} is not {what}") from None
         if not lo <= value <= hi:
             raise ValueError(f"{value} is outside {lo}..{hi}")
         return value
 
     return parse
+
+
+def _int(lo: int, hi: int) -> Callable[[str], int]:
+    return _ranged(int, "a whole number", lo, hi)
 
 
 def _float(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"{raw!r} is not a number") from None
-        if not lo <= value <= hi:
-            raise ValueError(f"{value} is outside {lo}..{hi}")
-        return value
-
-    return parse
+    return _ranged(float, "a number", lo, hi)
 
 
 def _bool(raw: str) -> bool:
