@@ -232,3 +232,22 @@ def test_screenshot_of_the_chat_page(friends, tmp_path):
     assert (ARTIFACTS / "chat-desktop.png").stat().st_size > 10_000
     shutil.copy(ARTIFACTS / "chat-desktop.png", ARTIFACTS / "latest.png")
     no_errors(ann, bob)
+
+
+def test_a_denied_or_missing_microphone_is_explained(friends):
+    ann, bob = friends
+    for error, says in [("NotAllowedError", "denied"), ("NotFoundError", "No microphone found")]:
+        # The browser's own answer to getUserMedia, as when the person clicks "Block".
+        ann.context.add_init_script(
+            f"navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no', '{error}'));"
+        )
+        ann.page.reload()
+        ann.open_chat("Bob")
+        ann.page.locator('button[aria-label="Voice"]').hover()
+        ann.page.mouse.down()
+        ann.page.wait_for_timeout(300)
+        ann.page.mouse.up()
+        expect(ann.page.locator("#composer-notice")).to_contain_text(says)
+        expect(ann.page.locator("#voice-recorder")).to_be_hidden()
+    assert bob.page.locator('li.msg[data-media="3"]').count() == 0
+    no_errors(ann, bob)
