@@ -29,17 +29,14 @@ if [ "$tag" = 1 ] && git rev-parse -q --verify "refs/tags/v$version" >/dev/null;
   exit 1
 fi
 
-bash scripts/setup.sh --services
-.venv/bin/ruff format --check .
-.venv/bin/ruff check .
-.venv/bin/mypy
-.venv/bin/python -m pytest -q
+# The whole suite (browser tests included), then format, lint and types.
+make check
 
 name="chatd-$version"
 mkdir -p release
 # git archive ships exactly what is committed: no venv, no database, no uploads.
 git archive --format=tar.gz --prefix="$name/" -o "release/$name.tar.gz" HEAD \
-  setup.cfg pyproject.toml README.md Makefile scripts server handlers models view asset config upload/.gitkeep
+  setup.cfg pyproject.toml README.md Makefile scripts server handlers models view asset config docs upload/.gitkeep
 echo "release: built release/$name.tar.gz"
 
 if [ "$tag" = 1 ]; then
