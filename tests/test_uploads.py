@@ -316,3 +316,27 @@ async def test_upload_paths_are_random_sharded_and_nothing_else_is_served(
     for bad in ["/upload/secret.txt", "/upload/../chatd.db", "/upload/.tmp/x", "/upload/%2e%2e/chatd.db",
                 urls[0].replace(".png", ".jpg")]:  # fmt: skip
         assert (await fetch(http_client, base_url, bad)).code == 404, bad
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_malformed_requests_are_400_and_leave_nothing(api, http_client, base_url, settings):
+    ann = await register(api, "Ann")
+    auth = {"Authorization": f"Bearer {ann.token}"}
+    cases = [
+        ({"Content-Type": "multipart/form-data"}, b"--x\r\n"),  # no boundary
+        ({"Content-Type": "multipart/form-data; boundary=zz"}, b"--zz--\r\n"),  # no file in it
+    ]
+    for headers, body in cases:
+        response = await http_client.fetch(
+            HTTPRequest(base_url + "/attach/upload", method="POST", headers={**auth, **headers}, body=body),
+            raise_error=False,
+        )
+        assert response.code == 400, (headers, response.body)
+    status, _ = await upload(http_client, base_url, ann.token, mediafiles.png_with_alpha(), kind="video")
+    assert status == 400
+    response = await http_client.fetch(
+        HTTPRequest(base_url + "/attach/upload?kind=video", method="POST", headers=auth, body=b"x" * 10),
+        raise_error=False,
+    )
+    assert response.code == 400
+    assert stored_files(settings) == []

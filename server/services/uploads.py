@@ -49,14 +49,17 @@ class UploadReceiver:
         self.mime = ""
         self.declared_kind = declared_kind
         self.size = 0
-        self.fd, self.path = storage.temp_file(ctx.settings.upload_dir)
+        # The temp file is made when the first file bytes arrive (in the media pool), so a
+        # request refused before that leaves nothing behind.
+        self.fd = -1
+        self.path: Path | None = None
         self._pending = bytearray()  # file bytes parsed but not yet written
         self._head = bytearray()  # the first bytes, for sniffing
         self._files_seen = 0
         self._part: dict[str, Any] | None = None
         self._fields: dict[str, bytes] = {}
         self._parser: MultipartParser | None = None
-        self._finished = False
+        self._discarded = False
         mimetype, options = parse_options_header(content_type.encode("latin-1", "replace"))
         if mimetype == b"multipart/form-data":
             boundary = options.get(b"boundary")
@@ -145,13 +148,24 @@ class UploadReceiver:
             raise ClientError(400, f"malformed multipart body: {exc}") from None
         if self.kind is None and len(self._head) >= media.SNIFF_BYTES:
             await self._sniff()
-        if self._pending:
-            data, self._pending = bytes(self._pending), bytearray()
-            await self.ctx.pools.media(os.write, self.fd, data)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        if self.path is None:
+            self.fd, self.path = await self.ctx.pools.media(storage.temp_file, self.ctx.settings.upload_dir)
+            if self._discarded:  # the client went away while the file was being made
+                self.discard()
+                raise ClientError(400, "upload abandoned")
+        data, self._pending = bytes(self._pending), bytearray()
+        await self.ctx.pools.media(os.write, self.fd, data)
 
     async def _sniff(self) -> None:
         self.kind, self.mime = await self.ctx.pools.media(media.sniff, bytes(self._head))
-        wanted = self.declared_kind or self._fields.get("kind", b"").decode() or None
+        wanted = self.declared_kind or self._fields.get("kind", b"").decode("utf-8", "replace") or None
+        if wanted is not None and wanted not in KINDS:
+            raise ClientError(400, "kind must be image or voice")
         if wanted is not None and wanted != self.kind:
             what = "an image" if wanted == media.IMAGE else "a voice clip"
             raise ClientError(415, f"this file is not {what}")
@@ -173,18 +187,18 @@ class UploadReceiver:
         declared = self._fields.get("kind", b"").decode("utf-8", "replace") or None
         if declared is not None and declared != self.kind:  # a kind field after the file
             raise ClientError(415 if declared in KINDS else 400, f"this file is not of kind {declared}")
-        if self._pending:
-            data, self._pending = bytes(self._pending), bytearray()
-            await self.ctx.pools.media(os.write, self.fd, data)
+        await self._flush()
         await self.ctx.pools.media(os.close, self.fd)
         self.fd = -1
 
     def discard(self) -> None:
         """Forget the upload: close and delete the temp file (safe to call twice)."""
+        self._discarded = True
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        self.path.unlink(missing_ok=True)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 def _decode(settings: Settings, kind: str, mime: str, path: Path) -> media.ImageOut | media.VoiceOut:
@@ -243,7 +257,7 @@ def answer_for(row: MediaRow) -> dict[str, Any]:
 
 async def do_upload(ctx: Ctx, user_id: int, receiver: UploadReceiver) -> dict[str, Any]:
     """Process, store and record a received upload; the temp file is gone afterwards."""
-    assert receiver.kind is not None
+    assert receiver.kind is not None and receiver.path is not None
     try:
         out = await ctx.pools.media_process(
             _decode, ctx.settings, receiver.kind, receiver.mime, receiver.path
