@@ -64,6 +64,19 @@ class Pools:
         """Run fn(*args) in the database pool as one transaction."""
 
         def job() -> T:
+            try:
+                return in_transaction()
+            except (peewee.OperationalError, peewee.InterfaceError):
+                if not self._connection_lost():
+                    raise
+            # PostgreSQL restarted or dropped us: the transaction was rolled back with the
+            # connection, so one retry on a new connection is safe (the writer's batches
+            # are deduplicated by (sender, cmid) even if a commit did land).
+            log.warning("database connection lost; reconnecting")
+            self.database.close()
+            return in_transaction()
+
+        def in_transaction() -> T:
             self.database.connect(reuse_if_open=True)
             with self.database.atomic():
                 return fn(*args)
@@ -107,6 +120,15 @@ class Pools:
         if self.closed:
             raise ClientError(503, "the server is restarting; try again in a moment")
         return await IOLoop.current().run_in_executor(pool, fn, *args)
+
+    def _connection_lost(self) -> bool:
+        if not isinstance(self.database, peewee.PostgresqlDatabase) or self.database.is_closed():
+            return False
+        try:
+            self.database.execute_sql("SELECT 1")
+            return False
+        except (peewee.OperationalError, peewee.InterfaceError):
+            return True
 
     def close(self) -> None:
         # Requests still arriving on open connections get a clean 503 from now on.

@@ -190,3 +190,33 @@ async def test_media_workers_do_not_outlive_a_killed_server(tmp_path, io_loop):
         assert processes_writing_to(server.log_path) == []
     finally:
         server.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=60)
+async def test_a_dropped_postgresql_connection_is_reopened(tmp_path, io_loop, pg_database):
+    import psycopg2
+
+    server = ServerProcess(tmp_path, database=pg_database).start()
+    try:
+        api = Api(AsyncHTTPClient(), server.base_url)
+        ann, bob = await register(api, "Ann"), await register(api, "Bob")
+        await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+        # PostgreSQL restarts, or an admin kills the server's sessions.
+        admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test")
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                (pg_database.rsplit("/", 1)[1],),
+            )
+            assert cur.fetchone()[0] >= 1
+        admin.close()
+        assert [f["nickname"] for f in await api.ok("/contact/loadfriend", ann.token)] == ["Bob"]
+        a, b = await connect(server.base_url, ann), await connect(server.base_url, bob)
+        await a.send(cmd=10, dstid=bob.id, media=1, content="still here")
+        assert (await a.next_frame())["cmd"] == 12
+        assert (await b.next_message())["content"] == "still here"
+        assert "reconnecting" in server.log_path.read_text()
+    finally:
+        server.stop()
