@@ -100,11 +100,11 @@ async def test_bad_frames_get_error_frames_and_change_nothing(api, base_url, ctx
 
 @pytest.mark.gen_test
 async def test_heartbeat_is_ignored(api, base_url):
-    ann, bob = await register(api, "Ann"), await register(api, "Bob")
-    await friends(api, ann, bob)
+    ann = await register(api, "Ann")
+    group = await api.ok("/contact/createcommunity", ann.token, name="Club")
     a = await connect(base_url, ann)
     await a.send(cmd=0)
-    await assert_next_is_sentinel(a, sender=a, dstid=bob.id)  # no answer came before the next ack
+    await assert_next_is_sentinel(a, sender=a, dstid=group["id"], cmd=11)  # no answer before the next ack
 
 
 @pytest.mark.gen_test
