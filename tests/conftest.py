@@ -166,10 +166,11 @@ async def assert_next_is_sentinel(
     """Prove each `watched` socket received nothing unwanted so far.
 
     `sender` sends a text message (`cmd` 10 to a friend, 11 to a group) that reaches every
-    watched socket; it must be each one's very next frame, so anything unwanted, however
-    late, is caught before it. A watched `sender` must get the sentinel's ack as its very
-    next frame (a sending socket gets the ack, not a copy). The sender must be allowed to
-    send there, and each watched socket must be a recipient or another socket of the sender."""
+    watched socket; it must be each one's very next frame, so anything unwanted the server
+    sent before it handled the sentinel fails the test, however slow the server was. A
+    watched `sender` must get the sentinel's ack as its very next frame (a sending socket
+    gets the ack, not a copy). The sender must be allowed to send there, and each watched
+    socket must be a recipient or another socket of the sender."""
     content = f"sentinel {next(_sentinels)}"
     cmid = await sender.send(cmd=cmd, dstid=dstid, media=1, content=content)
     frame = await sender.next_frame()
