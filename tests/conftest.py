@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -100,7 +103,10 @@ async def register(api: Api, nickname: str, passwd: str = "correct horse") -> Ac
 
 
 class ChatClient:
-    """A WebSocket client as a test sees it: send frames, read frames, assert silence."""
+    """A WebSocket client as a test sees it: send frames, read frames.
+
+    To check that nothing arrived, use `assert_next_is_sentinel`: waiting a while for
+    "nothing" lets a late duplicate pass."""
 
     def __init__(self, conn: WebSocketClientConnection, account: Account) -> None:
         self.conn = conn
@@ -130,13 +136,6 @@ class ChatClient:
             if frame.get("cmd") in (10, 11):
                 return frame
 
-    async def nothing_within(self, seconds: float) -> bool:
-        try:
-            raw = await asyncio.wait_for(self.conn.read_message(), seconds)
-        except TimeoutError:
-            return True
-        raise AssertionError(f"unexpected frame: {raw!r}")
-
     async def closed(self, timeout: float = TIMEOUT) -> int | None:
         """Wait until the server closes the socket; returns the close code."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -156,3 +155,63 @@ async def connect(base_url: str, account: Account, since: int | None = None, **h
         url += f"&since={since}"
     conn = await websocket_connect(HTTPRequest(url, headers=headers or None))
     return ChatClient(conn, account)
+
+
+_sentinels = itertools.count(1)
+
+
+async def assert_next_is_sentinel(
+    *watched: ChatClient, sender: ChatClient, dstid: int, cmd: int = 10
+) -> None:
+    """Prove each `watched` socket received nothing unwanted so far.
+
+    `sender` sends a text message (`cmd` 10 to a friend, 11 to a group) that reaches every
+    watched socket; it must be each one's very next frame, so anything unwanted the server
+    sent before it handled the sentinel fails the test, however slow the server was. A
+    watched `sender` must get the sentinel's ack as its very next frame (a sending socket
+    gets the ack, not a copy). The sender must be allowed to send there, and each watched
+    socket must be a recipient or another socket of the sender."""
+    content = f"sentinel {next(_sentinels)}"
+    cmid = await sender.send(cmd=cmd, dstid=dstid, media=1, content=content)
+    frame = await sender.next_frame()
+    if sender not in watched:
+        while frame.get("cmid") != cmid:  # earlier acks of an unwatched sender do not matter
+            frame = await sender.next_frame()
+    assert (frame["cmd"], frame.get("cmid")) == (12, cmid), f"expected the sentinel's ack, got {frame}"
+    for client in watched:
+        if client is not sender:
+            frame = await client.next_frame()
+            assert (frame.get("cmid"), frame.get("content")) == (cmid, content), (
+                f"{client.account.nickname}: expected the sentinel {content!r}, got {frame}"
+            )
+
+
+async def wait_until(
+    predicate: Callable[[], bool], timeout: float = TIMEOUT, what: str = "", interval: float = 0.01
+) -> None:
+    """Wait for a condition the test cannot await (a file gone, a count in the hub), checking
+    it every `interval` until `timeout`; raises AssertionError naming `what` if it never holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"still not true after {timeout} s: {what or predicate}")
+        await asyncio.sleep(interval)
+
+
+BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say so when a run over the whole tests directory left the browser tests out: setup.cfg's
+    `norecursedirs` skips them because sync Playwright cannot share a process with
+    pytest-tornado's event loops."""
+    paths = [Path(str(arg).split("::")[0]).resolve() for arg in config.args]
+    if any(path.is_relative_to(BROWSER_TESTS) for path in paths):
+        return  # they are this run
+    if any(BROWSER_TESTS.is_relative_to(path) for path in paths):
+        terminalreporter.write_sep("-", "browser tests not run")
+        terminalreporter.write_line(
+            "browser tests (tests/browser) run in their own process: `make test` runs both, "
+            "or `.venv/bin/python -m pytest tests/browser -p no:tornado`"
+        )

@@ -13,7 +13,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from tests import mediafiles
-from tests.conftest import Api, connect, register
+from tests.conftest import Api, connect, register, wait_until
 from tests.serverproc import ROOT, ServerProcess
 from tests.test_uploads import upload
 
@@ -183,11 +183,9 @@ async def test_media_workers_do_not_outlive_a_killed_server(tmp_path, io_loop):
         assert status == 200
         assert len(processes_writing_to(server.log_path)) >= 3  # server, forkserver, worker
         server.kill()
-        for _ in range(50):
-            if not processes_writing_to(server.log_path):
-                break
-            await asyncio.sleep(0.1)
-        assert processes_writing_to(server.log_path) == []
+        await wait_until(
+            lambda: processes_writing_to(server.log_path) == [], 5, "the media workers gone", interval=0.1
+        )
     finally:
         server.stop()
 

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from tests import mediafiles
-from tests.conftest import connect, register
+from tests.conftest import assert_next_is_sentinel, connect, register, wait_until
 from tests.test_uploads import upload
 
 
@@ -68,7 +68,7 @@ async def test_missing_foreign_or_wrong_kind_uploads_are_refused(api, http_clien
         cmid = await a.send(cmd=10, dstid=bob.id, media=media, url=url)
         frame = await a.next_frame()
         assert (frame["cmd"], frame["cmid"], frame["code"]) == (13, cmid, code), (media, url, frame)
-    assert await b.nothing_within(0.3)
+    await assert_next_is_sentinel(b, sender=a, dstid=bob.id)
     # Another user's upload may be forwarded: the URL is the capability.
     await b.send(cmd=10, dstid=ann.id, media=3, url=voice_url)
     assert (await b.next_frame())["cmd"] == 12
@@ -80,12 +80,7 @@ async def test_chat_goes_on_while_voice_clips_transcode(api, http_client, base_u
     ann, bob, a, b = await pair(api, base_url)
     clip = mediafiles.audio("ogg", 25.0, tmp_path)
     uploads = [asyncio.ensure_future(upload(http_client, base_url, ann.token, clip)) for _ in range(6)]
-    # Wait until the media workers are busy with them.
-    for _ in range(500):
-        if ctx.pools.media_jobs >= 3:
-            break
-        await asyncio.sleep(0.01)
-    assert ctx.pools.media_jobs >= 3
+    await wait_until(lambda: ctx.pools.media_jobs >= 3, what="the media workers busy with them")
     assert not all(u.done() for u in uploads)
     # A protocol-level ping answered by the server's IOLoop...
     pong = asyncio.get_running_loop().create_future()
@@ -117,7 +112,7 @@ async def test_emoji_and_sticker_messages_need_a_code_from_the_catalog(api, base
         assert await a.next_frame() == {
             "cmd": 13, "cmid": cmid, "code": 400, "msg": f"unknown emoji code {bad[:64]!r}"
         }  # fmt: skip
-    assert await b.nothing_within(0.2)
+    await assert_next_is_sentinel(b, sender=a, dstid=bob.id)
     # Text may carry shortcodes freely; the catalog lets the client draw them.
     await a.send(cmd=10, dstid=bob.id, media=1, content="nice :thumbs_up: :made_up:")
     assert (await b.next_message())["content"] == "nice :thumbs_up: :made_up:"

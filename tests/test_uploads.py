@@ -14,7 +14,7 @@ from PIL import Image
 from tornado.httpclient import HTTPRequest
 
 from tests import mediafiles
-from tests.conftest import register
+from tests.conftest import register, wait_until
 
 ORIENTATION, GPS_IFD = mediafiles.ORIENTATION, mediafiles.GPS_IFD
 
@@ -279,8 +279,7 @@ async def test_streamed_upload_is_cut_off_the_moment_it_passes_the_limit(api, ba
     writer.close()
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent < 8 * 1024 * 1024 + 4 * 1024 * 1024  # cut off near the limit, not at the end
-    await asyncio.sleep(0.2)
-    assert stored_files(settings) == []
+    await wait_until(lambda: stored_files(settings) == [], what="the partial upload deleted")
 
 
 @pytest.mark.gen_test(timeout=30)
