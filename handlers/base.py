@@ -13,10 +13,14 @@ import tornado.web
 from server.context import Ctx
 from server.errors import ClientError
 from server.services import accounts
+from server.textcheck import has_control
 
 log = logging.getLogger(__name__)
 
 TOKEN_COOKIE = "chatd_token"  # noqa: S105 - a cookie name, not a secret
+# Ids and small numbers are 32-bit INTEGER columns on PostgreSQL: a larger value is a 500
+# there (and fine on SQLite), so refuse it up front on both.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 _TOKEN_IN_QUERY = re.compile(r"(token=)[^&\s]*")
@@ -100,9 +104,19 @@ class BaseHandler(tornado.web.RequestHandler):
         text = str(value)
         if len(text) > max_len:
             raise ClientError(400, f"{name} too long")
+        if has_control(text):  # NUL is a 500 on PostgreSQL; no field needs the others
+            raise ClientError(400, f"{name} must not contain control characters")
         return text
 
-    def int_arg(self, name: str, default: int | None = None, required: bool = True) -> int | None:
+    def int_arg(
+        self,
+        name: str,
+        default: int | None = None,
+        required: bool = True,
+        lo: int = -(2**63),
+        hi: int = 2**63 - 1,
+    ) -> int | None:
+        """An integer argument within lo..hi (default: 64-bit); 400 otherwise."""
         value = self.args.get(name)
         if value is None or value == "":
             if default is None and required:
@@ -115,10 +129,18 @@ class BaseHandler(tornado.web.RequestHandler):
             number = int(value)
         except (TypeError, ValueError):
             raise ClientError(400, f"{name} must be an integer") from None
-        # Past 64 bits the database driver raises (a 500); no id or count is that large.
-        if not -(2**63) <= number < 2**63:
+        # Past the column's width the database driver raises (a 500); no id or count is that large.
+        if not lo <= number <= hi:
             raise ClientError(400, f"{name} out of range")
         return number
+
+    def id_arg(self, name: str, required: bool = True) -> int | None:
+        """A row id (a 32-bit column on PostgreSQL)."""
+        return self.int_arg(name, required=required, lo=INT32_MIN, hi=INT32_MAX)
+
+    def set_default_headers(self) -> None:
+        # API answers are never meant to be framed (clickjacking; issue 7 point 17).
+        self.set_header("X-Frame-Options", "DENY")
 
     def ok(self, data: Any = None) -> None:
         self._write_json({"code": 0, "msg": "", "data": data if data is not None else {}})
@@ -138,7 +160,7 @@ class BaseHandler(tornado.web.RequestHandler):
             else:
                 log.warning("%s %s -> %d %s", self.request.method, self.request.path, e.status, e.msg)
             if not self._finished:
-                self.send_error(e.status, reason_msg=e.msg)
+                self.send_error(e.status, reason_msg=e.msg, retry_after=e.retry_after)
             return
         super()._handle_request_exception(e)
 
@@ -153,5 +175,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 msg = f"{type(exc).__name__}: {exc}"
             else:
                 msg = self._reason
+        if kwargs.get("retry_after"):
+            self.set_header("Retry-After", str(kwargs["retry_after"]))
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(orjson.dumps({"code": -1, "msg": msg}))
