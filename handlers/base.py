@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 from functools import cached_property
 from typing import Any
 
 import orjson
 import tornado.web
 
+from server import logredact
 from server.context import Ctx
 from server.errors import ClientError
 from server.services import accounts
@@ -23,12 +23,11 @@ TOKEN_COOKIE = "chatd_token"  # noqa: S105 - a cookie name, not a secret
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
-_TOKEN_IN_QUERY = re.compile(r"(token=)[^&\s]*")
-
-
 def redact_tokens(text: str) -> str:
-    """Logs must not carry tokens (the WebSocket URL has one in its query)."""
-    return _TOKEN_IN_QUERY.sub(r"\1***", text)
+    """Logs must not carry tokens (the WebSocket URL has one in its query). The root log
+    filter (server/logredact.py) does this for every line; the access log and the socket's
+    request summary also do it themselves, so they stay clean wherever logging is set up."""
+    return logredact.redact(text)
 
 
 def token_from(handler: tornado.web.RequestHandler, body_args: dict[str, Any]) -> tuple[str, str]:
