@@ -92,6 +92,18 @@ class BaseHandler(tornado.web.RequestHandler):
         self.user_id = await accounts.access_token(self.ctx, token)
         self.token = token
 
+    @property
+    def client_address(self) -> str:
+        """The address rate limits count against. `python -m server` trusts X-Real-IP and
+        X-Forwarded-For (xheaders), which any client can send: they name the client only
+        when the connection comes from a trusted proxy; otherwise the TCP peer counts, so a
+        forged header cannot dodge the per-address limits."""
+        address = getattr(getattr(self.request.connection, "context", None), "address", None)
+        peer = address[0] if isinstance(address, tuple) and address else None
+        if peer is None or peer in self.ctx.settings.trusted_proxies:
+            return self.request.remote_ip or ""
+        return str(peer)
+
     def str_arg(self, name: str, default: str | None = None, max_len: int = 4000) -> str:
         value = self.args.get(name)
         if value is None:  # absent or JSON null: the default, if there is one

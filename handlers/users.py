@@ -33,7 +33,7 @@ class RegisterHandler(_SetsTokenCookie):
             nickname=self.str_arg("nickname", max_len=256),
             avatar=self.str_arg("avatar", "", max_len=512),
             sex=self.str_arg("sex", "U", max_len=1),
-            address=self.request.remote_ip or "",
+            address=self.client_address,
         )
         self.set_status(200)
         self.answer_with_cookie(account)
@@ -45,7 +45,7 @@ class LoginHandler(_SetsTokenCookie):
             self.ctx,
             mobile=self.str_arg("mobile", max_len=32).strip(),
             passwd=self.str_arg("passwd", max_len=256),
-            address=self.request.remote_ip or "",
+            address=self.client_address,
         )
         self.answer_with_cookie(account)
 
@@ -67,7 +67,7 @@ class ChangePasswdHandler(BaseHandler):
             self.token,
             old=self.str_arg("oldpasswd", max_len=256),
             new=self.str_arg("newpasswd", max_len=256),
-            address=self.request.remote_ip or "",
+            address=self.client_address,
         )
         self.ok()
 

@@ -92,6 +92,13 @@ class Pools:
 
         return await self._run(self.db_pool, job)
 
+    def check_hash_room(self) -> None:
+        """ClientError(503) when hash_queue hash jobs are already queued or running."""
+        if self.hash_jobs >= self.hash_queue:
+            raise ClientError(
+                503, "the server is busy checking passwords; try again in a moment", retry_after=2
+            )
+
     async def hashing(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a password hash or check; ClientError(503) at once when hash_queue jobs are
         already queued or running."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import configparser
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -92,6 +93,16 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _addresses(raw: str) -> tuple[str, ...]:
+    found = tuple(a.strip() for a in raw.split(",") if a.strip())
+    for address in found:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(f"{address!r} is not an IP address") from None
+    return found
+
+
 def _host(raw: str) -> str:
     if not raw.strip():
         raise ValueError("is empty (use 0.0.0.0 to listen on every interface)")
@@ -174,6 +185,11 @@ class Settings:
     )
     token_check_interval: float = _opt(
         60.0, _float(0.01, 86400), "seconds between checks that open sockets' tokens are still valid"
+    )
+    trusted_proxies: tuple[str, ...] = _opt(
+        ("127.0.0.1", "::1"),
+        _addresses,
+        "proxies whose X-Real-IP/X-Forwarded-For name the client for rate limits, comma separated",
     )
 
     @classmethod

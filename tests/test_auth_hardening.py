@@ -178,6 +178,22 @@ class TestLoginLimits:
         )
 
 
+class TestForgedAddressHeaders:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"login_address_attempts": 3, "trusted_proxies": ()}
+
+    @pytest.mark.gen_test(timeout=30)
+    async def test_x_real_ip_from_an_untrusted_peer_does_not_dodge_the_address_limit(self, api):
+        statuses = []
+        for i in range(4):
+            status, _ = await api.call(
+                "/user/login", headers=from_ip(f"10.9.9.{i}"), mobile=unknown_mobile(), passwd="guess it"
+            )
+            statuses.append(status)
+        assert statuses == [401, 401, 401, 429]
+
+
 # --- point 11: revoked and expired tokens close their sockets ------------------------
 
 

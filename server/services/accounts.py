@@ -73,6 +73,7 @@ async def do_register(
         raise ClientError(400, "sex must be M, W or U")
     if len(avatar) > 512:
         raise ClientError(400, "avatar URL too long")
+    ctx.pools.check_hash_room()
     if ctx.registrations.blocked(address):
         raise ClientError(429, "too many registrations from this address; try again later", retry_after=600)
     ctx.registrations.fail(address)  # counted before the slow part, as logins are
@@ -100,6 +101,7 @@ async def do_login(ctx: Ctx, mobile: str, passwd: str, address: str = "") -> Acc
     """Check the password and issue a new token (one per device). 401 if wrong, 429 after
     too many failures (see LoginLimits), 503 when hashing is full."""
     limits = ctx.login_failures
+    ctx.pools.check_hash_room()  # refuse a flood before it costs a query or a count
     if limits.blocked(mobile, address):
         raise ClientError(429, "too many failed logins; try again in a few minutes", retry_after=60)
     # Count the attempt before the slow check: otherwise parallel guesses all pass the
