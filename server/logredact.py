@@ -23,7 +23,10 @@ def redact(text: str) -> str:
 
 class RedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is the handler's to report
+            return True
         clean = redact(message)
         if clean != message:
             record.msg, record.args = clean, None
