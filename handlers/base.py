@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import logging
-import re
 from functools import cached_property
 from typing import Any
 
 import orjson
 import tornado.web
 
+from server import logredact
 from server.context import Ctx
 from server.errors import ClientError
 from server.services import accounts
+from server.textcheck import has_control
 
 log = logging.getLogger(__name__)
 
 TOKEN_COOKIE = "chatd_token"  # noqa: S105 - a cookie name, not a secret
-
-
-_TOKEN_IN_QUERY = re.compile(r"(token=)[^&\s]*")
+# Ids and small numbers are 32-bit INTEGER columns on PostgreSQL: a larger value is a 500
+# there (and fine on SQLite), so refuse it up front on both.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def redact_tokens(text: str) -> str:
-    """Logs must not carry tokens (the WebSocket URL has one in its query)."""
-    return _TOKEN_IN_QUERY.sub(r"\1***", text)
+    """Logs must not carry tokens (the WebSocket URL has one in its query). The root log
+    filter (server/logredact.py) does this for every line; the access log and the socket's
+    request summary also do it themselves, so they stay clean wherever logging is set up."""
+    return logredact.redact(text)
 
 
 def token_from(handler: tornado.web.RequestHandler, body_args: dict[str, Any]) -> tuple[str, str]:
@@ -89,6 +92,18 @@ class BaseHandler(tornado.web.RequestHandler):
         self.user_id = await accounts.access_token(self.ctx, token)
         self.token = token
 
+    @property
+    def client_address(self) -> str:
+        """The address rate limits count against. `python -m server` trusts X-Real-IP and
+        X-Forwarded-For (xheaders), which any client can send: they name the client only
+        when the connection comes from a trusted proxy; otherwise the TCP peer counts, so a
+        forged header cannot dodge the per-address limits."""
+        address = getattr(getattr(self.request.connection, "context", None), "address", None)
+        peer = address[0] if isinstance(address, tuple) and address else None
+        if peer is None or peer in self.ctx.settings.trusted_proxies:
+            return self.request.remote_ip or ""
+        return str(peer)
+
     def str_arg(self, name: str, default: str | None = None, max_len: int = 4000) -> str:
         value = self.args.get(name)
         if value is None:  # absent or JSON null: the default, if there is one
@@ -100,9 +115,19 @@ class BaseHandler(tornado.web.RequestHandler):
         text = str(value)
         if len(text) > max_len:
             raise ClientError(400, f"{name} too long")
+        if has_control(text):  # NUL is a 500 on PostgreSQL; no field needs the others
+            raise ClientError(400, f"{name} must not contain control characters")
         return text
 
-    def int_arg(self, name: str, default: int | None = None, required: bool = True) -> int | None:
+    def int_arg(
+        self,
+        name: str,
+        default: int | None = None,
+        required: bool = True,
+        lo: int = -(2**63),
+        hi: int = 2**63 - 1,
+    ) -> int | None:
+        """An integer argument within lo..hi (default: 64-bit); 400 otherwise."""
         value = self.args.get(name)
         if value is None or value == "":
             if default is None and required:
@@ -115,10 +140,18 @@ class BaseHandler(tornado.web.RequestHandler):
             number = int(value)
         except (TypeError, ValueError):
             raise ClientError(400, f"{name} must be an integer") from None
-        # Past 64 bits the database driver raises (a 500); no id or count is that large.
-        if not -(2**63) <= number < 2**63:
+        # Past the column's width the database driver raises (a 500); no id or count is that large.
+        if not lo <= number <= hi:
             raise ClientError(400, f"{name} out of range")
         return number
+
+    def id_arg(self, name: str, required: bool = True) -> int | None:
+        """A row id (a 32-bit column on PostgreSQL)."""
+        return self.int_arg(name, required=required, lo=INT32_MIN, hi=INT32_MAX)
+
+    def set_default_headers(self) -> None:
+        # API answers are never meant to be framed (clickjacking; issue 7 point 17).
+        self.set_header("X-Frame-Options", "DENY")
 
     def ok(self, data: Any = None) -> None:
         self._write_json({"code": 0, "msg": "", "data": data if data is not None else {}})
@@ -138,7 +171,7 @@ class BaseHandler(tornado.web.RequestHandler):
             else:
                 log.warning("%s %s -> %d %s", self.request.method, self.request.path, e.status, e.msg)
             if not self._finished:
-                self.send_error(e.status, reason_msg=e.msg)
+                self.send_error(e.status, reason_msg=e.msg, retry_after=e.retry_after)
             return
         super()._handle_request_exception(e)
 
@@ -153,5 +186,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 msg = f"{type(exc).__name__}: {exc}"
             else:
                 msg = self._reason
+        if kwargs.get("retry_after"):
+            self.set_header("Retry-After", str(kwargs["retry_after"]))
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(orjson.dumps({"code": -1, "msg": msg}))

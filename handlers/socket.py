@@ -14,6 +14,7 @@ import tornado.websocket
 from tornado.iostream import StreamClosedError
 
 from handlers.base import redact_tokens, token_from
+from models.users import token_digest
 from server.context import Ctx
 from server.errors import ClientError
 from server.services import accounts, contacts, messages
@@ -38,6 +39,7 @@ class SocketOutlet:
 
     def __init__(self, handler: tornado.websocket.WebSocketHandler, limit: int, since: int) -> None:
         self.key = uuid.uuid4().hex
+        self.token_digest = ""  # set by the handler: the hub closes the socket when it is revoked
         self.handler = handler
         self.limit = limit
         self.last_id = since
@@ -126,6 +128,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             self.user_id = await accounts.access_token(self.ctx, token)
         except ClientError as exc:
             raise tornado.web.HTTPError(401, exc.msg) from None
+        self.token_digest = token_digest(token)
         claimed = self.get_query_argument("id", "")
         if claimed and claimed != str(self.user_id):
             raise tornado.web.HTTPError(401, "id is not the token's user")
@@ -144,6 +147,8 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         ctx = self.ctx
         self.set_nodelay(True)
         self.outlet = SocketOutlet(self, ctx.settings.outbox_limit, self.since or 0)
+        self.outlet.token_digest = self.token_digest
+        ctx.token_watch.ensure_running(ctx)
         # Attach first, then load groups and replay: anything stored meanwhile is either
         # in the replay or arrives live, and the outlet drops the overlap by id.
         ctx.hub.attach(self.user_id, self.outlet)

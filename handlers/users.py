@@ -33,6 +33,7 @@ class RegisterHandler(_SetsTokenCookie):
             nickname=self.str_arg("nickname", max_len=256),
             avatar=self.str_arg("avatar", "", max_len=512),
             sex=self.str_arg("sex", "U", max_len=1),
+            address=self.client_address,
         )
         self.set_status(200)
         self.answer_with_cookie(account)
@@ -44,19 +45,35 @@ class LoginHandler(_SetsTokenCookie):
             self.ctx,
             mobile=self.str_arg("mobile", max_len=32).strip(),
             passwd=self.str_arg("passwd", max_len=256),
+            address=self.client_address,
         )
         self.answer_with_cookie(account)
 
 
 class LogoutHandler(BaseHandler):
     async def post(self) -> None:
-        await accounts.do_logout(self.ctx, self.token)
+        await accounts.do_logout(self.ctx, self.user_id, self.token)
         self.clear_cookie(TOKEN_COOKIE)
+        self.ok()
+
+
+class ChangePasswdHandler(BaseHandler):
+    """Sets a new password; every other device is logged out, this one stays."""
+
+    async def post(self) -> None:
+        await accounts.do_change_passwd(
+            self.ctx,
+            self.user_id,
+            self.token,
+            old=self.str_arg("oldpasswd", max_len=256),
+            new=self.str_arg("newpasswd", max_len=256),
+            address=self.client_address,
+        )
         self.ok()
 
 
 class FindUserHandler(BaseHandler):
     async def post(self) -> None:
-        user_id = self.int_arg("id", required=False)
+        user_id = self.id_arg("id", required=False)
         mobile = self.str_arg("mobile", "", max_len=32).strip() or None
         self.ok(await accounts.get_public_user(self.ctx, user_id=user_id, mobile=mobile))

@@ -89,6 +89,11 @@ def passwd_hash_of(mobile: str) -> tuple[int, str] | None:
     return (row.id, row.passwd) if row else None
 
 
+def passwd_hash_by_id(user_id: int) -> str | None:
+    row = User.select(User.passwd).where(User.id == user_id).first()
+    return str(row.passwd) if row else None
+
+
 def set_passwd_hash(user_id: int, passwd_hash: str) -> None:
     User.update(passwd=passwd_hash).where(User.id == user_id).execute()
 
@@ -117,3 +122,27 @@ def user_for_token(token: str, max_idle_ms: int) -> int | None:
 
 def revoke_token(token: str) -> bool:
     return Token.delete().where(Token.digest == token_digest(token)).execute() > 0
+
+
+def revoke_other_tokens(user_id: int, keep_digest: str) -> int:
+    """Delete every token of a user but one (a password change); returns how many."""
+    return int(Token.delete().where((Token.user == user_id) & (Token.digest != keep_digest)).execute())
+
+
+def live_digests(digests: list[str], max_idle_ms: int) -> set[str]:
+    """Which of these token digests are still valid. An open socket counts as use, so the
+    valid ones get their idle clock refreshed (hourly, as in user_for_token)."""
+    now = now_ms()
+    live: set[str] = set()
+    stale: list[int] = []
+    for start in range(0, len(digests), 500):  # stay under SQLite's bound-parameter limit
+        query = Token.select(Token.id, Token.digest, Token.usedat).where(
+            Token.digest.in_(digests[start : start + 500]) & (Token.usedat >= now - max_idle_ms)
+        )
+        for row in query:
+            live.add(row.digest)
+            if now - row.usedat > 3_600_000:
+                stale.append(row.id)
+    if stale:
+        Token.update(usedat=now).where(Token.id.in_(stale)).execute()
+    return live

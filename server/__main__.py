@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import tornado.httpserver
 
 from models.db import DatabaseError
-from server import storage
+from server import logredact, storage
 from server.app import make_app, make_ctx
 from server.settings import Settings, SettingsError, load_settings
 
@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logredact.install()  # every logger's lines, Tornado's included, pass through it
     check_upload_dir(settings)
     try:
         import uvloop

@@ -60,7 +60,13 @@ def make_ctx(settings: Settings) -> Ctx:
     database = db.open_database(settings.database, settings.sqlite_synchronous)
     db.bind(database)
     db.migrate(database)
-    pools = Pools(database, settings.db_threads, settings.hash_threads, settings.media_threads)
+    pools = Pools(
+        database,
+        settings.db_threads,
+        settings.hash_threads,
+        settings.media_threads,
+        hash_queue=settings.hash_queue,
+    )
     bus = InProcessBus()
     hub = Hub()
     bus.subscribe(hub.on_event)
@@ -89,6 +95,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/user/register", users.RegisterHandler),
         (r"/user/login", users.LoginHandler),
         (r"/user/logout", users.LogoutHandler),
+        (r"/user/passwd", users.ChangePasswdHandler),
         (r"/user/find", users.FindUserHandler),
         (r"/contact/addfriend", contacts.AddFriendHandler),
         (r"/contact/loadfriend", contacts.LoadFriendHandler),

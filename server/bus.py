@@ -32,7 +32,18 @@ class Membership:
     group_id: int
 
 
-Event = Delivery | Membership
+@dataclass(frozen=True)
+class TokenRevoked:
+    """Tokens stopped being valid (logout, password change, expiry): their sockets close at
+    once. `digests` empty means every token of the user except `keep`."""
+
+    user_id: int
+    digests: tuple[str, ...] = ()
+    keep: str = ""
+    reason: str = "logged out"
+
+
+Event = Delivery | Membership | TokenRevoked
 Subscriber = Callable[[Event], None]
 
 

@@ -9,8 +9,9 @@ from server.bus import InProcessBus
 from server.emoji import EmojiCatalog
 from server.hub import Hub
 from server.pools import Pools
-from server.ratelimit import FailureWindow, TokenBuckets
+from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
 from server.settings import Settings
+from server.tokenwatch import TokenWatch
 from server.writer import MessageWriter
 
 log = logging.getLogger(__name__)
@@ -25,14 +26,22 @@ class Ctx:
     writer: MessageWriter
     emoji: EmojiCatalog
     send_limits: TokenBuckets = field(init=False)
-    login_failures: FailureWindow = field(init=False)
+    login_failures: LoginLimits = field(init=False)
+    registrations: FailureWindow = field(init=False)
+    token_watch: TokenWatch = field(init=False)
 
     def __post_init__(self) -> None:
         self.send_limits = TokenBuckets(self.settings.send_rate, self.settings.send_burst)
-        self.login_failures = FailureWindow(self.settings.login_attempts, 600.0)
+        settings = self.settings
+        self.login_failures = LoginLimits(
+            settings.login_attempts, settings.login_address_attempts, settings.login_account_attempts
+        )
+        self.registrations = FailureWindow(settings.register_per_address, 3600.0)
+        self.token_watch = TokenWatch(settings.token_check_interval)
 
     async def close(self) -> None:
         """Finish pending writes, then release threads and connections."""
+        self.token_watch.stop()
         await self.writer.close()
         await self.bus.close()
         self.pools.close()

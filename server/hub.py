@@ -7,15 +7,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from server.bus import Delivery, Event, Membership
+from server.bus import Delivery, Event, Membership, TokenRevoked
 
 log = logging.getLogger(__name__)
+
+# The socket's token was revoked or expired: the client must log in again, not reconnect.
+CLOSE_TOKEN_REVOKED = 4001
 
 
 class Outlet(Protocol):
     """What the hub needs of a socket: a key, a non-blocking push, and a close."""
 
     key: str
+    token_digest: str  # SHA-256 of the token the socket was opened with
 
     def push(self, message_id: int, payload: bytes) -> None: ...
 
@@ -65,6 +69,18 @@ class Hub:
             self.deliver(event)
         elif isinstance(event, Membership):
             self.add_groups(event.user_id, [event.group_id])
+        elif isinstance(event, TokenRevoked):
+            self.revoke(event)
+
+    def revoke(self, event: TokenRevoked) -> None:
+        """Close the sockets opened with tokens that are no longer valid."""
+        node = self.nodes.get(event.user_id)
+        if node is None:
+            return
+        for outlet in tuple(node.sockets.values()):
+            digest = outlet.token_digest
+            if digest in event.digests if event.digests else digest != event.keep:
+                outlet.shut(CLOSE_TOKEN_REVOKED, event.reason)
 
     def deliver(self, delivery: Delivery) -> None:
         if delivery.group_id is not None:

@@ -1,4 +1,5 @@
-"""Small in-memory rate limiters (per process): a token bucket for sends, a window for logins."""
+"""Small in-memory rate limiters (per process): a token bucket for sends, windows for logins
+and registrations."""
 
 from __future__ import annotations
 
@@ -59,3 +60,48 @@ class FailureWindow:
 
     def clear(self, key: str) -> None:
         self._failures.pop(key, None)
+
+    def forgive(self, key: str) -> None:
+        """Take back the latest failure (an attempt that never got to the check)."""
+        stamps = self._failures.get(key)
+        if stamps:
+            stamps.pop()
+
+
+class LoginLimits:
+    """Failed logins counted three ways, so that neither one address can try many accounts
+    nor a stranger lock an owner out: per account+address (`login_attempts`), per address
+    across accounts, and per account across addresses (set well above the first, so only a
+    wide attack from many addresses reaches it)."""
+
+    WINDOW_S = 600.0
+
+    def __init__(self, per_account_address: int, per_address: int, per_account: int) -> None:
+        self.account_address = FailureWindow(per_account_address, self.WINDOW_S)
+        self.address = FailureWindow(per_address, self.WINDOW_S)
+        self.account = FailureWindow(per_account, self.WINDOW_S)
+
+    def _keys(self, account: str, address: str) -> tuple[tuple[FailureWindow, str], ...]:
+        return (
+            (self.account_address, f"{account} {address}"),
+            (self.address, address),
+            (self.account, account),
+        )
+
+    def blocked(self, account: str, address: str) -> bool:
+        return any(window.blocked(key) for window, key in self._keys(account, address))
+
+    def fail(self, account: str, address: str) -> None:
+        for window, key in self._keys(account, address):
+            window.fail(key)
+
+    def forgive(self, account: str, address: str) -> None:
+        for window, key in self._keys(account, address):
+            window.forgive(key)
+
+    def succeeded(self, account: str, address: str) -> None:
+        # Take back this attempt's reserved failure; the owner's success clears only their
+        # own account+address count: the wider counts still remember a stranger's guesses.
+        self.account_address.clear(f"{account} {address}")
+        self.address.forgive(address)
+        self.account.forgive(account)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import configparser
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -92,6 +93,16 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _addresses(raw: str) -> tuple[str, ...]:
+    found = tuple(a.strip() for a in raw.split(",") if a.strip())
+    for address in found:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(f"{address!r} is not an IP address") from None
+    return found
+
+
 def _host(raw: str) -> str:
     if not raw.strip():
         raise ValueError("is empty (use 0.0.0.0 to listen on every interface)")
@@ -147,7 +158,9 @@ class Settings:
     send_burst: int = _opt(
         100, _int(1, 1_000_000), "messages a user may send at once before the rate applies"
     )
-    login_attempts: int = _opt(10, _int(1, 10000), "failed logins per mobile per 10 minutes before 429")
+    login_attempts: int = _opt(
+        10, _int(1, 10000), "failed logins for one account from one address per 10 minutes before 429"
+    )
     ping_interval: float = _opt(25.0, _float(0, 3600), "seconds between WebSocket pings (0: off)")
     token_days: int = _opt(90, _int(1, 3650), "days a login token stays valid without use")
     image_max_bytes: int = _opt(20 * 1024 * 1024, _int(1024, 1 << 30), "largest image upload, in bytes")
@@ -159,6 +172,25 @@ class Settings:
     voice_bitrate: str = _opt("64k", _bitrate, "MP3 bitrate voice clips are stored at (mono)")
     media_threads: int = _opt(2, _int(1, 64), "threads for image and voice work (apart from the database's)")
     ffmpeg_timeout: float = _opt(60.0, _float(1, 3600), "seconds one ffmpeg run may take before it is killed")
+    # auth hardening: hashing queue, login/registration limits, socket token checks
+    hash_queue: int = _opt(16, _int(1, 10000), "password hashes queued or running before logins get 503")
+    login_address_attempts: int = _opt(
+        30, _int(1, 100_000), "failed logins from one address (any accounts) per 10 minutes before 429"
+    )
+    login_account_attempts: int = _opt(
+        200, _int(1, 1_000_000), "failed logins for one account (any addresses) per 10 minutes before 429"
+    )
+    register_per_address: int = _opt(
+        10, _int(1, 100_000), "registrations from one address per hour before 429"
+    )
+    token_check_interval: float = _opt(
+        60.0, _float(0.01, 86400), "seconds between checks that open sockets' tokens are still valid"
+    )
+    trusted_proxies: tuple[str, ...] = _opt(
+        ("127.0.0.1", "::1"),
+        _addresses,
+        "proxies whose X-Real-IP/X-Forwarded-For name the client for rate limits, comma separated",
+    )
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> Settings:

@@ -11,7 +11,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from models import users as user_q
 from models.users import PublicUser, UserRow
+from server.bus import TokenRevoked
 from server.errors import ClientError
+from server.textcheck import has_invisible
 
 if TYPE_CHECKING:
     from server.context import Ctx
@@ -48,22 +50,40 @@ def _verify(passwd_hash: str, passwd: str) -> tuple[bool, bool]:
     return True, _hasher.check_needs_rehash(passwd_hash)
 
 
-async def do_register(
-    ctx: Ctx, mobile: str, passwd: str, nickname: str, avatar: str = "", sex: str = "U"
-) -> AccountRow:
-    """Create a user and a first token. 400 on bad fields, 409 if the mobile is taken."""
-    check_credentials(mobile, passwd)
+def check_nickname(nickname: str) -> str:
+    """The nickname without outer spaces; 400 when empty, too long or holding invisible
+    characters (controls, zero-width and bidi format characters) that could impersonate."""
     nickname = nickname.strip()
     if not 1 <= len(nickname) <= NICKNAME_MAX:
         raise ClientError(400, f"nickname must be 1 to {NICKNAME_MAX} characters")
+    if has_invisible(nickname):
+        raise ClientError(400, "nickname must not contain control or invisible formatting characters")
+    return nickname
+
+
+async def do_register(
+    ctx: Ctx, mobile: str, passwd: str, nickname: str, avatar: str = "", sex: str = "U", address: str = ""
+) -> AccountRow:
+    """Create a user and a first token. 400 on bad fields, 409 if the mobile is taken,
+    429 past register_per_address per hour from one address, 503 when hashing is full."""
+    check_credentials(mobile, passwd)
+    nickname = check_nickname(nickname)
     sex = sex or "U"
     if sex not in SEXES:
         raise ClientError(400, "sex must be M, W or U")
     if len(avatar) > 512:
         raise ClientError(400, "avatar URL too long")
+    ctx.pools.check_hash_room()
+    if ctx.registrations.blocked(address):
+        raise ClientError(429, "too many registrations from this address; try again later", retry_after=600)
+    ctx.registrations.fail(address)  # counted before the slow part, as logins are
     if await ctx.pools.db(user_q.mobile_taken, mobile):
         raise ClientError(409, "this mobile is already registered")
-    passwd_hash = await ctx.pools.hashing(_hasher.hash, passwd)
+    try:
+        passwd_hash = await ctx.pools.hashing(_hasher.hash, passwd)
+    except ClientError:
+        ctx.registrations.forgive(address)  # refused as busy: not an attempt
+        raise
 
     def create() -> AccountRow:
         try:
@@ -77,21 +97,28 @@ async def do_register(
     return await ctx.pools.db(create)
 
 
-async def do_login(ctx: Ctx, mobile: str, passwd: str) -> AccountRow:
-    """Check the password and issue a new token (one per device). 401 if wrong, 429 if too many tries."""
-    if ctx.login_failures.blocked(mobile):
-        raise ClientError(429, "too many failed logins; try again in a few minutes")
+async def do_login(ctx: Ctx, mobile: str, passwd: str, address: str = "") -> AccountRow:
+    """Check the password and issue a new token (one per device). 401 if wrong, 429 after
+    too many failures (see LoginLimits), 503 when hashing is full."""
+    limits = ctx.login_failures
+    ctx.pools.check_hash_room()  # refuse a flood before it costs a query or a count
+    if limits.blocked(mobile, address):
+        raise ClientError(429, "too many failed logins; try again in a few minutes", retry_after=60)
     # Count the attempt before the slow check: otherwise parallel guesses all pass the
-    # check above before any of them is recorded. A success clears the count below.
-    ctx.login_failures.fail(mobile)
+    # check above before any of them is recorded. A success takes it back below.
+    limits.fail(mobile, address)
     found = await ctx.pools.db(user_q.passwd_hash_of, mobile)
     passwd_hash = found[1] if found else _DUMMY_HASH
-    matches, needs_rehash = await ctx.pools.hashing(_verify, passwd_hash, passwd)
+    try:
+        matches, needs_rehash = await ctx.pools.hashing(_verify, passwd_hash, passwd)
+    except ClientError:
+        limits.forgive(mobile, address)  # refused as busy: the password was never checked
+        raise
     if found is None or not matches:
         raise ClientError(401, "wrong mobile or password")
-    ctx.login_failures.clear(mobile)
+    limits.succeeded(mobile, address)
     user_id = found[0]
-    new_hash = await ctx.pools.hashing(_hasher.hash, passwd) if needs_rehash else None
+    new_hash = await _rehash(ctx, passwd) if needs_rehash else None
 
     def login() -> AccountRow:
         if new_hash:
@@ -103,8 +130,43 @@ async def do_login(ctx: Ctx, mobile: str, passwd: str) -> AccountRow:
     return await ctx.pools.db(login)
 
 
-async def do_logout(ctx: Ctx, token: str) -> None:
+async def _rehash(ctx: Ctx, passwd: str) -> str | None:
+    try:
+        return await ctx.pools.hashing(_hasher.hash, passwd)
+    except ClientError:
+        return None  # hashing is busy: upgrade the hash on a later login
+
+
+async def do_logout(ctx: Ctx, user_id: int, token: str) -> None:
+    """Revoke this token; its open sockets close at once (4001)."""
     await ctx.pools.db(user_q.revoke_token, token)
+    await ctx.bus.publish(TokenRevoked(user_id, digests=(user_q.token_digest(token),)))
+
+
+async def do_change_passwd(ctx: Ctx, user_id: int, token: str, old: str, new: str, address: str = "") -> None:
+    """Set a new password and revoke every other token of the user (their sockets close);
+    the token making the change stays. 403 if `old` is wrong, 400 if `new` is unfit."""
+    if not PASSWD_MIN <= len(new) <= PASSWD_MAX:
+        raise ClientError(400, f"password must be {PASSWD_MIN} to {PASSWD_MAX} characters")
+    # A stolen session must not be a free password oracle: same limits as a login.
+    account, limits = f"#{user_id}", ctx.login_failures
+    if limits.blocked(account, address):
+        raise ClientError(429, "too many wrong passwords; try again in a few minutes", retry_after=60)
+    limits.fail(account, address)
+    passwd_hash = await ctx.pools.db(user_q.passwd_hash_by_id, user_id) or _DUMMY_HASH
+    matches, _ = await ctx.pools.hashing(_verify, passwd_hash, old)
+    if not matches:
+        raise ClientError(403, "the current password is wrong")
+    limits.succeeded(account, address)
+    new_hash = await ctx.pools.hashing(_hasher.hash, new)
+    keep = user_q.token_digest(token)
+
+    def change() -> None:
+        user_q.set_passwd_hash(user_id, new_hash)
+        user_q.revoke_other_tokens(user_id, keep)
+
+    await ctx.pools.db(change)
+    await ctx.bus.publish(TokenRevoked(user_id, keep=keep, reason="password changed"))
 
 
 async def access_token(ctx: Ctx, token: str) -> int:

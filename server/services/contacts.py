@@ -10,6 +10,7 @@ from models.contacts import CommunityRow
 from models.users import PublicUser
 from server.bus import Membership
 from server.errors import ClientError
+from server.textcheck import has_invisible
 
 if TYPE_CHECKING:
     from server.context import Ctx
@@ -47,6 +48,8 @@ async def do_create_community(
     name = name.strip()
     if not 1 <= len(name) <= NAME_MAX:
         raise ClientError(400, f"name must be 1 to {NAME_MAX} characters")
+    if has_invisible(name):
+        raise ClientError(400, "name must not contain control or invisible formatting characters")
     if len(icon) > 512 or len(memo) > 512:
         raise ClientError(400, "icon or memo too long")
 
