@@ -14,7 +14,6 @@ import tornado.websocket
 from tornado.iostream import StreamClosedError
 
 from handlers.base import redact_tokens, token_from
-from models.users import token_digest
 from server.context import Ctx
 from server.errors import ClientError
 from server.services import accounts, contacts, messages
@@ -128,7 +127,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             self.user_id = await accounts.access_token(self.ctx, token)
         except ClientError as exc:
             raise tornado.web.HTTPError(401, exc.msg) from None
-        self.token_digest = token_digest(token)
+        self.token_digest = accounts.token_digest(token)
         claimed = self.get_query_argument("id", "")
         if claimed and claimed != str(self.user_id):
             raise tornado.web.HTTPError(401, "id is not the token's user")

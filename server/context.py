@@ -10,8 +10,8 @@ from server.emoji import EmojiCatalog
 from server.hub import Hub
 from server.pools import Pools
 from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
+from server.services.tokenwatch import TokenWatch
 from server.settings import Settings
-from server.tokenwatch import TokenWatch
 from server.writer import MessageWriter
 
 log = logging.getLogger(__name__)

@@ -169,6 +169,11 @@ async def do_change_passwd(ctx: Ctx, user_id: int, token: str, old: str, new: st
     await ctx.bus.publish(TokenRevoked(user_id, keep=keep, reason="password changed"))
 
 
+def token_digest(token: str) -> str:
+    """How a token is known once issued (sockets and revocations name it by this)."""
+    return user_q.token_digest(token)
+
+
 async def access_token(ctx: Ctx, token: str) -> int:
     """The user id behind a token; ClientError(401) when missing, unknown or expired."""
     if not token or len(token) > 256:
