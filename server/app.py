@@ -15,6 +15,7 @@ from server.context import Ctx
 from server.emoji import load_catalog
 from server.errors import ClientError
 from server.hub import Hub
+from server.mediajobs import MediaJobs
 from server.pools import Pools
 from server.services import messages as message_service
 from server.settings import ROOT, Settings
@@ -60,7 +61,8 @@ def make_ctx(settings: Settings) -> Ctx:
     database = db.open_database(settings.database, settings.sqlite_synchronous)
     db.bind(database)
     db.migrate(database)
-    pools = Pools(database, settings.db_threads, settings.hash_threads, settings.media_threads)
+    pools = Pools(database, settings.db_threads, settings.hash_threads, settings.media_threads,
+                  media_procs=MediaJobs.from_settings(settings))  # fmt: skip
     bus = InProcessBus()
     hub = Hub()
     bus.subscribe(hub.on_event)
