@@ -103,6 +103,22 @@ async def test_a_full_media_queue_answers_503_at_once(settings_overrides, api, h
     assert [status for status, _ in await asyncio.gather(*anns)] == [200, 200]
 
 
+@overrides(media_threads=1, image_max_frames=100_000, media_queue_per_user=1)
+@pytest.mark.gen_test(timeout=60)
+async def test_one_user_may_have_only_so_many_uploads_waiting(
+    settings_overrides, api, http_client, base_url, ctx
+):
+    ann, bob = await register(api, "Ann"), await register(api, "Bob")
+    gif = mediafiles.many_frame_gif(250)
+    anns = [asyncio.ensure_future(upload(http_client, base_url, ann.token, gif)) for _ in range(2)]
+    await wait_until(lambda: ctx.pools.media_jobs == 2)  # one running, one of hers waiting
+    status, env = await upload(http_client, base_url, ann.token, small_png())
+    assert status == 429 and "wait for them" in env["msg"], env
+    # Someone else is not held to her allowance.
+    assert (await upload(http_client, base_url, bob.token, small_png()))[0] == 200
+    assert [status for status, _ in await asyncio.gather(*anns)] == [200, 200]
+
+
 @overrides(media_threads=1, media_worker_jobs=2)
 @pytest.mark.gen_test(timeout=30)
 async def test_a_media_worker_is_replaced_after_n_jobs(settings_overrides, api, http_client, base_url, ctx):
