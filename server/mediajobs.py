@@ -204,6 +204,7 @@ class MediaJobs:
         queue_per_user: int = 8,
         worker_jobs: int = 100,
         worker_rss_mb: int = 300,
+        workers_per_user: int = 0,
     ) -> None:
         # forkserver: workers fork from a clean single-threaded server process, never
         # from this one with its threads and sockets.
@@ -212,6 +213,9 @@ class MediaJobs:
         self.timeout = timeout
         self.queue_max = queue_max
         self.queue_per_user = queue_per_user
+        # One user's jobs never hold every worker (unless there is only one), so another
+        # user's photo starts at once instead of waiting out a long job.
+        self.workers_per_user = workers_per_user or max(1, workers - 1)
         self.worker_jobs = worker_jobs
         self.worker_rss = worker_rss_mb * 1024 * 1024
         self._workers = [_Worker(self._context) for _ in range(workers)]
@@ -234,6 +238,7 @@ class MediaJobs:
             queue_per_user=settings.media_queue_per_user,
             worker_jobs=settings.media_worker_jobs,
             worker_rss_mb=settings.media_worker_rss_mb,
+            workers_per_user=settings.media_workers_per_user,
         )
 
     @property
@@ -266,7 +271,11 @@ class MediaJobs:
     def _next_job(self) -> tuple[Hashable, _Job] | None:
         # Fair turns: the owner with the fewest jobs started so far goes first (ties: who
         # came first), so a user's second job waits behind everyone else's first.
-        waiting = [(entry.started, entry.arrived, key) for key, entry in self._owners.items() if entry.queue]
+        waiting = [
+            (entry.started, entry.arrived, key)
+            for key, entry in self._owners.items()
+            if entry.queue and entry.running < self.workers_per_user
+        ]
         if not waiting:
             return None
         key = min(waiting, key=lambda item: (item[0], item[1]))[2]
@@ -308,7 +317,7 @@ class MediaJobs:
                 await loop.run_in_executor(self._threads, worker.kill)
             outcome: Any = result
         except JobTimedOut:
-            log.warning("a media job ran past %g s; its worker was killed", self.timeout)
+            log.warning("a media job of %s ran past %g s; its worker was killed", owner, self.timeout)
             outcome = ClientError(413, f"this file took too long to process (over {self.timeout:g} s)")
         except WorkerDied:
             if self.closed:

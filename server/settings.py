@@ -170,6 +170,11 @@ class Settings:
     media_worker_rss_mb: int = _opt(
         256, _int(16, 1_000_000), "a media worker using more memory than this (MB) after a job is replaced"
     )
+    media_workers_per_user: int = _opt(
+        0,
+        _int(0, 64),
+        "media workers one user's jobs may hold at once (0: all but one, so others find one free)",
+    )
     media_stop_grace: float = _opt(
         2.0, _float(0, 10), "seconds running media jobs get on shutdown before their workers are killed"
     )

@@ -90,6 +90,21 @@ async def test_one_users_queued_uploads_do_not_hold_another_users_photo(
     assert done.index("bob1") < done.index("ann2"), done
 
 
+@overrides(media_threads=2, image_max_frames=100_000)
+@pytest.mark.gen_test(timeout=60)
+async def test_one_user_never_holds_every_worker(settings_overrides, api, http_client, base_url, ctx):
+    ann, bob = await register(api, "Ann"), await register(api, "Bob")
+    gif = mediafiles.many_frame_gif(600)
+    anns = [asyncio.ensure_future(upload(http_client, base_url, ann.token, gif)) for _ in range(2)]
+    await wait_until(lambda: ctx.pools.media_jobs == 2)
+    # Her second waits, so one worker stays free: Bob's photo starts at once and is done
+    # while her first animation still decodes.
+    assert (await upload(http_client, base_url, bob.token, small_png()))[0] == 200
+    assert not any(a.done() for a in anns)
+    assert ctx.pools.media_procs.running == 1
+    assert [status for status, _ in await asyncio.gather(*anns)] == [200, 200]
+
+
 @overrides(media_threads=1, image_max_frames=100_000, media_queue=1)
 @pytest.mark.gen_test(timeout=60)
 async def test_a_full_media_queue_answers_503_at_once(settings_overrides, api, http_client, base_url, ctx):
