@@ -4,7 +4,8 @@ A ProcessPoolExecutor cannot do what hostile uploads need: every job gets a dead
 it the worker is killed together with any ffmpeg it started, and a fresh one takes its
 place), users are served in turn so one user's twenty GIFs cannot hold another's photo,
 the waiting line is bounded (past it a 503 at once), and a worker is replaced after N jobs
-or when a large image left it big, so memory goes back to the system.
+or when a large image left it big, so memory goes back to the system. (pebble's pool has
+timeouts and max_tasks, but kills only the worker, not its ffmpeg, and has no fair turns.)
 
 Each worker is a forkserver child in a process group of its own; killing the group takes
 its ffmpeg children with it. One thread per worker waits on its pipe, so the IOLoop only
