@@ -63,6 +63,9 @@ async def serve(settings: Settings) -> None:
     log.info("stopping: closing sockets and finishing writes")
     # No new connections, no new frames, no new requests on kept-alive connections...
     server.stop()
+    # Media jobs get a short grace, then their workers and ffmpeg children are killed, so a
+    # long transcode cannot keep us past systemd's TimeoutStopSec (15 s in chatd.service).
+    media_stopped = asyncio.ensure_future(ctx.pools.media_procs.stop(settings.media_stop_grace))
     ctx.hub.shut_all(1001, "server restarting")
     try:
         await asyncio.wait_for(server.close_all_connections(), 1.0)
@@ -74,6 +77,7 @@ async def serve(settings: Settings) -> None:
         await asyncio.wait_for(ctx.writer.close(), SHUTDOWN_GRACE_S)
     except TimeoutError:
         log.warning("pending writes did not finish within %.0f s", SHUTDOWN_GRACE_S)
+    await media_stopped
     await ctx.close()
     log.info("stopped")
 

@@ -15,6 +15,7 @@ from server.context import Ctx
 from server.emoji import load_catalog
 from server.errors import ClientError
 from server.hub import Hub
+from server.mediajobs import MediaJobs
 from server.pools import Pools
 from server.services import messages as message_service
 from server.settings import ROOT, Settings
@@ -66,6 +67,7 @@ def make_ctx(settings: Settings) -> Ctx:
         settings.hash_threads,
         settings.media_threads,
         hash_queue=settings.hash_queue,
+        media_procs=MediaJobs.from_settings(settings),
     )
     bus = InProcessBus()
     hub = Hub()

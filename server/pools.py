@@ -1,6 +1,6 @@
 """Pools that keep the IOLoop free: threads for the database, password hashing and media
-file I/O; worker processes for decoding and encoding media. Each is bounded and apart, so
-twenty uploads at once never hold up a chat message.
+file I/O; worker processes for decoding and encoding media (server/mediajobs.py). Each is
+bounded and apart, so twenty uploads at once never hold up a chat message.
 
 Media decoding runs in processes, not threads: Pillow holds the GIL through a whole JPEG
 encode into memory (about 330 ms for 12 MP here) and would stall the IOLoop with it; and a
@@ -9,40 +9,18 @@ decoder that crashes on a hostile file takes down a worker, not the server."""
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Hashable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import peewee
 from tornado.ioloop import IOLoop
 
 from server.errors import ClientError
+from server.mediajobs import MediaJobs
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-def _init_media_worker(server_pid: int) -> None:
-    # On a small machine, media work would otherwise take CPU from the IOLoop process;
-    # a lower priority (inherited by ffmpeg) keeps chat latency steady while uploads run.
-    os.nice(10)
-    threading.Thread(target=_exit_with, args=(server_pid,), daemon=True, name="chatd-orphan-watch").start()
-
-
-def _exit_with(server_pid: int) -> None:
-    """Leave when the server is gone (a crash or SIGKILL gives no chance to shut the
-    pool down); the forkserver then exits too, as its last worker leaves."""
-    while True:
-        time.sleep(1.0)
-        try:
-            os.kill(server_pid, 0)
-        except ProcessLookupError:
-            os._exit(0)
 
 
 class Pools:
@@ -53,6 +31,7 @@ class Pools:
         hash_threads: int,
         media_threads: int = 2,
         hash_queue: int = 16,
+        media_procs: MediaJobs | None = None,
     ) -> None:
         self.database = database
         # SQLite has one writer at a time; a single thread avoids "database is locked" retries.
@@ -64,9 +43,8 @@ class Pools:
         self.hash_queue = hash_queue
         self.hash_jobs = 0
         self.media_pool = ThreadPoolExecutor(media_threads, thread_name_prefix="chatd-media")
-        self.media_workers = media_threads
-        self._media_procs: ProcessPoolExecutor | None = None
-        self.media_jobs = 0  # decoding jobs queued or running, for /healthz and tests
+        # Decoding and encoding: supervised worker processes behind a fair, bounded queue.
+        self.media_procs = media_procs or MediaJobs(workers=media_threads)
         self.closed = False
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
@@ -115,32 +93,18 @@ class Pools:
     async def media(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._run(self.media_pool, fn, *args)
 
-    async def media_process(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a picklable fn(*args) in a media worker process. Raises BrokenProcessPool if
-        the worker died (the pool is replaced for the next job)."""
-        if self._media_procs is None:
-            # forkserver: workers fork from a clean single-threaded server process, never
-            # from this one with its threads and sockets.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["server.media"])
-            self._media_procs = ProcessPoolExecutor(
-                self.media_workers,
-                mp_context=context,
-                initializer=_init_media_worker,
-                initargs=(os.getpid(),),
-            )
-        pool = self._media_procs
-        self.media_jobs += 1
-        try:
-            return await self._run(pool, fn, *args)
-        except BrokenProcessPool:
-            log.error("a media worker died; starting new ones")
-            if self._media_procs is pool:
-                self._media_procs = None
-                pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        finally:
-            self.media_jobs -= 1
+    @property
+    def media_jobs(self) -> int:
+        """Decoding jobs waiting or running, for /healthz and tests."""
+        return self.media_procs.jobs
+
+    async def media_process(self, fn: Callable[..., T], *args: Any, owner: Hashable = None) -> T:
+        """Run a picklable fn(*args) in a media worker process, in `owner`'s fair turn.
+        ClientError: 503/429 when the line is full, 413 past the job timeout, 415 if the
+        worker died (a fresh one takes the next job)."""
+        if self.closed:
+            raise ClientError(503, "the server is restarting; try again in a moment")
+        return await self.media_procs.run(owner, fn, *args)
 
     async def _run(self, pool: Executor, fn: Callable[..., T], *args: Any) -> T:
         if self.closed:
@@ -161,8 +125,7 @@ class Pools:
         self.closed = True
         self.hash_pool.shutdown(wait=True)
         self.media_pool.shutdown(wait=True)
-        if self._media_procs is not None:
-            self._media_procs.shutdown(wait=True, cancel_futures=True)
+        self.media_procs.kill_all()
         self.db_pool.submit(self._close_connection).result()
         self.db_pool.shutdown(wait=True)
 

@@ -191,6 +191,25 @@ class Settings:
         _addresses,
         "proxies whose X-Real-IP/X-Forwarded-For name the client for rate limits, comma separated",
     )
+    # media jobs: frames, deadlines, fair queue, worker recycling, shutdown
+    image_max_frames: int = _opt(1000, _int(1, 1_000_000), "most frames an animated image may have")
+    media_job_timeout: float = _opt(
+        30.0, _float(0.1, 3600), "seconds a media job may run before its worker and ffmpeg are killed"
+    )
+    media_queue: int = _opt(100, _int(1, 100_000), "media jobs waiting for a worker before uploads get 503")
+    media_queue_per_user: int = _opt(8, _int(1, 10_000), "media jobs one user may have waiting before 429")
+    media_worker_jobs: int = _opt(200, _int(1, 1_000_000), "jobs a media worker runs before it is replaced")
+    media_worker_rss_mb: int = _opt(
+        256, _int(16, 1_000_000), "a media worker using more memory than this (MB) after a job is replaced"
+    )
+    media_workers_per_user: int = _opt(
+        0,
+        _int(0, 64),
+        "media workers one user's jobs may hold at once (0: all but one, so others find one free)",
+    )
+    media_stop_grace: float = _opt(
+        2.0, _float(0, 10), "seconds running media jobs get on shutdown before their workers are killed"
+    )
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> Settings:

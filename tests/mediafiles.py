@@ -116,3 +116,15 @@ def audio(fmt: str, seconds: float, tmp: Path, video: bool = False) -> bytes:
     cmd += [*codecs[fmt], "-ar", "48000", "-ac", "1", str(out)]
     subprocess.run(cmd, check=True, timeout=60)
     return out.read_bytes()
+
+
+def many_frame_gif(frames: int, side: int = 1) -> bytes:
+    """An animation of `frames` tiny frames (alternating colours, so none is merged away):
+    small on disk, costly to decode frame by frame."""
+    colours = [Image.new("P", (side, side), i % 2) for i in range(2)]
+    for im in colours:
+        im.putpalette([0, 0, 0, 255, 255, 255])
+    out = io.BytesIO()
+    rest = [colours[(i + 1) % 2] for i in range(frames - 1)]
+    colours[0].save(out, "GIF", save_all=True, append_images=rest, duration=20, loop=0, optimize=False)
+    return out.getvalue()

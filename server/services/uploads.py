@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -204,7 +203,7 @@ class UploadReceiver:
 def _decode(settings: Settings, kind: str, mime: str, path: Path) -> media.ImageOut | media.VoiceOut:
     """Runs in a media worker process: all the decoding and encoding."""
     if kind == media.IMAGE:
-        return media.process_image(path, mime, settings.image_max_pixels)
+        return media.process_image(path, mime, settings.image_max_pixels, settings.image_max_frames)
     return media.process_voice(
         path, settings.voice_max_seconds, settings.ffmpeg_timeout, settings.voice_bitrate
     )
@@ -259,11 +258,11 @@ async def do_upload(ctx: Ctx, user_id: int, receiver: UploadReceiver) -> dict[st
     """Process, store and record a received upload; the temp file is gone afterwards."""
     assert receiver.kind is not None and receiver.path is not None
     try:
+        # Each user's uploads take turns with everyone else's; a job past media_job_timeout
+        # is killed (413), a crashed worker is a 415, a full line a 503 or 429.
         out = await ctx.pools.media_process(
-            _decode, ctx.settings, receiver.kind, receiver.mime, receiver.path
+            _decode, ctx.settings, receiver.kind, receiver.mime, receiver.path, owner=user_id
         )
-    except BrokenProcessPool:
-        raise ClientError(415, "this file could not be processed") from None
     finally:
         receiver.discard()
     row = await ctx.pools.media(_store, ctx.settings.upload_dir, user_id, receiver.kind, out)
