@@ -54,11 +54,12 @@ class SocketOutlet:
         self.queued_messages = 0  # frames in the queue that other users' messages put there
         self.wakeup = asyncio.Event()
         self.closed = False
+        self.closing: tuple[int, str] | None = None  # close once the queue is written
 
     def push(self, message_id: int, payload: bytes) -> None:
         """Queue a frame (message_id 0 for acks and errors). Never blocks: a full outbox
         closes this socket alone."""
-        if self.closed:
+        if self.closed or self.closing:
             return
         if self.queued_messages >= self.limit or len(self.queue) >= self.limit + CONTROL_ALLOWANCE:
             log.warning("socket %s outbox full (%d); closing with 1013", self.key[:8], len(self.queue))
@@ -68,6 +69,12 @@ class SocketOutlet:
             self.queued_messages += 1
         self.queue.append((message_id, payload))
         self.wakeup.set()
+
+    def finish(self, code: int, reason: str) -> None:
+        """Close after what is already queued is written (the frames explain the close)."""
+        if not self.closed and not self.closing:
+            self.closing = (code, reason)
+            self.wakeup.set()
 
     def shut(self, code: int, reason: str) -> None:
         if self.closed:
@@ -103,6 +110,9 @@ class SocketOutlet:
     async def _drain(self) -> None:
         while not self.closed:
             if not self.queue:
+                if self.closing:
+                    self.shut(*self.closing)
+                    return
                 self.wakeup.clear()
                 await self.wakeup.wait()
                 continue
@@ -180,7 +190,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         # is the push-back when the writer's queue is full or this socket has
         # socket_pending_max frames awaiting their acks. Nothing accepted is ever dropped.
         outlet = self.outlet
-        if outlet is None or outlet.closed:
+        if outlet is None or outlet.closed or outlet.closing:
             return None
         if self.ctx.writer.full():
             return self._take_when_room(outlet, raw)
@@ -226,13 +236,13 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         held = refusal_log.allow(self.user_id)
         if held is not None:
             log.warning(
-                "user %d frame refused: %d %s (%d refusals not logged before this)%s",
-                self.user_id, exc.status, exc.msg, held, "; closing with 1008" if flooding else "",
+                "user %d frame refused: %d %s (%d refusals not logged before this)",
+                self.user_id, exc.status, exc.msg, held,
             )  # fmt: skip
-        if flooding:
-            outlet.shut(CLOSE_POLICY, "sending too fast")
-            return
         outlet.push(0, messages.error_frame(cmid, exc.status, exc.msg))
+        if flooding and not outlet.closing:
+            log.warning("user %d kept sending past 429; closing the socket with 1008", self.user_id)
+            outlet.finish(CLOSE_POLICY, "sending too fast")
 
     def _answer(self, outlet: SocketOutlet, cmid: str | None, future: asyncio.Future[Stored]) -> None:
         self.pending -= 1

@@ -69,6 +69,11 @@ class MessageWriter(Generic[Item, Result]):
     def queued(self) -> int:
         return len(self._queue)
 
+    @property
+    def in_flight(self) -> int:
+        """Items taken into the batch being stored and published now."""
+        return len(self._in_flight)
+
     def full(self) -> bool:
         return len(self._queue) >= self.queue_max
 
