@@ -336,3 +336,77 @@ async def test_past_the_database_queue_bound_http_gets_503_at_once_but_messages_
     assert (ack["cmd"], ack["cmid"]) == (12, cmid)
     assert (await b.next_message())["content"] == "not refused"
     assert (await api.call("/contact/loadfriend", bob.token))[0] == 200
+
+
+# --- 9: a commit that lands while the connection drops is delivered on the retry -------------
+
+
+class CommitDropper:
+    """A TCP proxy to PostgreSQL that, once armed, lets a message INSERT's COMMIT reach the
+    server and then cuts the connection before the reply: the commit landed, the client
+    saw a lost connection (what a PostgreSQL restart or a network cut can do)."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.dropped = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 5432)
+        inserted = False
+
+        async def to_server() -> None:
+            nonlocal inserted
+            while data := await reader.read(65536):
+                if self.armed and b'INSERT INTO "message"' in data:
+                    inserted = True
+                up_writer.write(data)
+                await up_writer.drain()
+            up_writer.close()
+
+        async def to_client() -> None:
+            while data := await up_reader.read(65536):
+                if inserted and self.armed and b"COMMIT\x00" in data:
+                    self.armed = False
+                    self.dropped += 1
+                    writer.transport.abort()
+                    up_writer.transport.abort()
+                    return
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        await asyncio.gather(to_server(), to_client(), return_exceptions=True)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.gen_test(timeout=60)
+async def test_a_batch_retried_after_its_commit_landed_is_still_delivered_live(
+    tmp_path, io_loop, pg_database, monkeypatch
+):
+    dropper = CommitDropper()
+    proxy = await asyncio.start_server(dropper.handle, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    monkeypatch.setenv("PGSSLMODE", "disable")  # the proxy reads the protocol in the clear
+    database = pg_database.replace("127.0.0.1:5432", f"127.0.0.1:{port}")
+    server = ServerProcess(tmp_path, database=database)
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.run_in_executor(None, server.start)  # the proxy runs on this loop meanwhile
+        api = Api(AsyncHTTPClient(), server.base_url)
+        ann, bob = await friends(api, "Ann", "Bob")
+        a, b = await connect(server.base_url, ann), await connect(server.base_url, bob)
+        dropper.armed = True
+        cmid = await a.send(cmd=10, dstid=bob.id, media=1, content="committed, then cut")
+        ack = await a.next_frame(10)
+        assert (ack["cmd"], ack["cmid"]) == (12, cmid)
+        assert dropper.dropped == 1 and "reconnecting" in server.log_path.read_text()
+        got = await b.next_message(10)  # acked, so delivered live too
+        assert (got["id"], got["content"]) == (ack["id"], "committed, then cut")
+        await a.send(cmd=10, dstid=bob.id, media=1, content="sentinel")
+        assert (await b.next_message(10))["content"] == "sentinel"  # and only once
+        history = await api.ok("/message/history", ann.token, cmd=10, dstid=bob.id)
+        assert [m["content"] for m in history] == ["sentinel", "committed, then cut"]
+    finally:
+        await loop.run_in_executor(None, server.stop)
+        proxy.close()
