@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections import deque
+from collections.abc import Awaitable
 from typing import Any
 
 import tornado.web
@@ -16,6 +18,7 @@ from tornado.iostream import StreamClosedError
 from handlers.base import redact_tokens, token_from
 from server.context import Ctx
 from server.errors import ClientError
+from server.ratelimit import LogThrottle
 from server.services import accounts, contacts, messages
 from server.services.messages import Stored
 from server.writer import WriterClosed
@@ -23,11 +26,17 @@ from server.writer import WriterClosed
 log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008  # kept flooding past its 429s
+CLOSE_TOO_MANY = 4008  # the user opened more sockets than sockets_per_user: do not reconnect
 CLOSE_TRY_AGAIN_LATER = 1013  # "too slow": the client reconnects with since= and misses nothing
 WRITE_CHUNK = 64  # frames handed to the stream before waiting for it to drain
 # Acks and error frames answer the socket's own frames, whose rate the send limit bounds;
 # they arrive a whole batch at once, so they get their own, larger allowance.
 CONTROL_ALLOWANCE = 10_000
+SINCE = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() takes "²", which int() refuses
+SINCE_MAX = 2**63 - 1  # message ids are 64-bit
+# A flood of refused frames would otherwise write one warning line each (per process).
+refusal_log = LogThrottle(10.0)
 
 
 class SocketOutlet:
@@ -46,11 +55,12 @@ class SocketOutlet:
         self.queued_messages = 0  # frames in the queue that other users' messages put there
         self.wakeup = asyncio.Event()
         self.closed = False
+        self.closing: tuple[int, str] | None = None  # close once the queue is written
 
     def push(self, message_id: int, payload: bytes) -> None:
         """Queue a frame (message_id 0 for acks and errors). Never blocks: a full outbox
         closes this socket alone."""
-        if self.closed:
+        if self.closed or self.closing:
             return
         if self.queued_messages >= self.limit or len(self.queue) >= self.limit + CONTROL_ALLOWANCE:
             log.warning("socket %s outbox full (%d); closing with 1013", self.key[:8], len(self.queue))
@@ -60,6 +70,12 @@ class SocketOutlet:
             self.queued_messages += 1
         self.queue.append((message_id, payload))
         self.wakeup.set()
+
+    def finish(self, code: int, reason: str) -> None:
+        """Close after what is already queued is written (the frames explain the close)."""
+        if not self.closed and not self.closing:
+            self.closing = (code, reason)
+            self.wakeup.set()
 
     def shut(self, code: int, reason: str) -> None:
         if self.closed:
@@ -95,6 +111,9 @@ class SocketOutlet:
     async def _drain(self) -> None:
         while not self.closed:
             if not self.queue:
+                if self.closing:
+                    self.shut(*self.closing)
+                    return
                 self.wakeup.clear()
                 await self.wakeup.wait()
                 continue
@@ -114,6 +133,9 @@ class SocketOutlet:
 class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     user_id: int
     outlet: SocketOutlet | None = None
+    pending = 0  # frames handed to the writer, not yet acked or refused
+    over_limit = 0  # 429s in a row: past send_burst of them, the socket is closed
+    resume: asyncio.Future[None] | None = None  # set while reading is paused
 
     @property
     def ctx(self) -> Ctx:
@@ -132,7 +154,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         if claimed and claimed != str(self.user_id):
             raise tornado.web.HTTPError(401, "id is not the token's user")
         since = self.get_query_argument("since", "")
-        if since and not since.isdigit():
+        if since and not (SINCE.fullmatch(since) and int(since) <= SINCE_MAX):
             raise tornado.web.HTTPError(400, "since must be a message id")
         self.since = int(since) if since else None
 
@@ -151,37 +173,87 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         # Attach first, then load groups and replay: anything stored meanwhile is either
         # in the replay or arrives live, and the outlet drops the overlap by id.
         ctx.hub.attach(self.user_id, self.outlet)
+        # One account's sockets are capped (each costs memory and a descriptor); the
+        # oldest go, since the newest is the one the user is looking at.
+        for old in ctx.hub.oldest_over(self.user_id, ctx.settings.sockets_per_user):
+            old.shut(CLOSE_TOO_MANY, "too many open connections")
         try:
             ctx.hub.add_groups(self.user_id, await contacts.list_group_ids(ctx, self.user_id))
+        except ClientError:  # the database queue is full: the client comes back later
+            self.outlet.shut(CLOSE_TRY_AGAIN_LATER, "server busy; reconnect with since")
+            return
         except Exception:
             log.exception("loading groups failed")
             self.outlet.shut(1011, "server error")
             return
         asyncio.get_running_loop().create_task(self.outlet.run(ctx, self.user_id, self.since is not None))
 
-    def on_message(self, raw: str | bytes) -> None:
-        # Not a coroutine: Tornado would wait for it before reading the next frame, and a
-        # sender's frames must be able to share one database commit.
+    def on_message(self, raw: str | bytes) -> Awaitable[None] | None:
+        # Returns None while frames flow, so a sender's frames can share one database
+        # commit. Tornado reads no further frame until a returned awaitable is done: that
+        # is the push-back when the writer's queue is full or this socket has
+        # socket_pending_max frames awaiting their acks. Nothing accepted is ever dropped.
         outlet = self.outlet
-        if outlet is None or outlet.closed:
-            return
+        if outlet is None or outlet.closed or outlet.closing:
+            return None
+        if self.ctx.writer.full():
+            return self._take_when_room(outlet, raw)
+        return self._take(outlet, raw)
+
+    async def _take_when_room(self, outlet: SocketOutlet, raw: str | bytes) -> None:
+        await self.ctx.writer.room()
+        paused = self._take(outlet, raw)
+        if paused is not None:
+            await paused
+
+    def _take(self, outlet: SocketOutlet, raw: str | bytes) -> asyncio.Future[None] | None:
         cmid: str | None = None
         try:
-            frame = messages.parse_frame(raw)
+            try:
+                frame = messages.parse_frame(raw)
+            except ClientError:
+                messages.charge(self.ctx, self.user_id)  # 429 instead, once spent
+                raise
             cmid = messages.frame_cmid(frame)
             if messages.is_heartbeat(frame):
-                return
+                return None
             future = messages.do_send(self.ctx, self.user_id, frame, outlet.key)
         except ClientError as exc:
-            log.warning("user %d frame refused: %d %s", self.user_id, exc.status, exc.msg)
-            outlet.push(0, messages.error_frame(cmid, exc.status, exc.msg))
-            return
+            self._refuse(outlet, cmid, exc)
+            return None
         except WriterClosed:
             outlet.push(0, messages.error_frame(cmid, 503, "server is restarting; send again"))
-            return
+            return None
+        self.over_limit = 0
+        self.pending += 1
         future.add_done_callback(lambda f: self._answer(outlet, cmid, f))
+        if self.pending >= self.ctx.settings.socket_pending_max:
+            self.resume = asyncio.get_running_loop().create_future()
+            return self.resume
+        return None
+
+    def _refuse(self, outlet: SocketOutlet, cmid: str | None, exc: ClientError) -> None:
+        # Refused frames cost allowance (messages.charge); a sender who keeps going after
+        # a whole burst of 429s is not a client that listens, so it is closed with 1008.
+        self.over_limit = self.over_limit + 1 if exc.status == 429 else 0
+        flooding = self.over_limit > self.ctx.settings.send_burst
+        held = refusal_log.allow(self.user_id)
+        if held is not None:
+            log.warning(
+                "user %d frame refused: %d %s (%d refusals not logged before this)",
+                self.user_id, exc.status, exc.msg, held,
+            )  # fmt: skip
+        outlet.push(0, messages.error_frame(cmid, exc.status, exc.msg))
+        if flooding and not outlet.closing:
+            log.warning("user %d kept sending past 429; closing the socket with 1008", self.user_id)
+            outlet.finish(CLOSE_POLICY, "sending too fast")
 
     def _answer(self, outlet: SocketOutlet, cmid: str | None, future: asyncio.Future[Stored]) -> None:
+        self.pending -= 1
+        if self.resume is not None and self.pending < self.ctx.settings.socket_pending_max:
+            if not self.resume.done():
+                self.resume.set_result(None)
+            self.resume = None
         exc = future.exception()
         if isinstance(exc, ClientError):
             outlet.push(0, messages.error_frame(cmid, exc.status, exc.msg))

@@ -75,12 +75,16 @@ def make_ctx(settings: Settings) -> Ctx:
     holder: dict[str, Ctx] = {}
 
     async def store(items: list[Any]) -> list[Any]:
-        return await pools.db(message_service.store_batch, items)
+        # shed=False: the writer's own queue is bounded, and it must never be refused.
+        return await pools.db(message_service.store_batch_apart, items, shed=False)
 
-    async def after_commit(results: list[Any]) -> None:
-        await message_service.publish_stored(holder["ctx"], results)
+    async def publish(stored: Any) -> None:
+        await message_service.publish_stored(holder["ctx"], stored)
 
-    writer: MessageWriter[Any, Any] = MessageWriter(store, after_commit, settings.write_batch)
+    writer: MessageWriter[Any, Any] = MessageWriter(
+        store, publish, settings.write_batch, settings.write_queue_max
+    )
+    pools.db_queue_max = settings.db_queue_max
     catalog = load_catalog(ROOT / "asset")
     ctx = Ctx(settings=settings, pools=pools, bus=bus, hub=hub, writer=writer, emoji=catalog)
     holder["ctx"] = ctx

@@ -56,6 +56,13 @@ class Hub:
                         del self.group_members[group_id]
             del self.nodes[user_id]
 
+    def oldest_over(self, user_id: int, cap: int) -> list[Outlet]:
+        """The user's oldest sockets beyond the newest `cap` (dicts keep attach order)."""
+        node = self.nodes.get(user_id)
+        if node is None or len(node.sockets) <= cap:
+            return []
+        return list(node.sockets.values())[: len(node.sockets) - cap]
+
     def add_groups(self, user_id: int, group_ids: Iterable[int]) -> None:
         node = self.nodes.get(user_id)
         if node is None:

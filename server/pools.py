@@ -47,8 +47,27 @@ class Pools:
         self.media_procs = media_procs or MediaJobs(workers=media_threads)
         self.closed = False
 
-    async def db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(*args) in the database pool as one transaction."""
+    # Database jobs queued or running that may be refused, and the bound past which new
+    # ones get 503 at once instead of waiting behind a queue that only grows (0: none).
+    # The writer's batches are not counted: its own queue is bounded and pushes back.
+    db_jobs = 0
+    db_queue_max = 0
+
+    async def db(self, fn: Callable[..., T], *args: Any, shed: bool = True) -> T:
+        """Run fn(*args) in the database pool as one transaction. With shed (HTTP work),
+        ClientError(503) at once when db_queue_max jobs are already waiting or running."""
+        if not shed:
+            return await self._run(self.db_pool, self._db_job(fn, *args))
+        if self.db_queue_max and self.db_jobs >= self.db_queue_max:
+            raise ClientError(503, "the server is busy; try again in a moment")
+        self.db_jobs += 1
+        try:
+            return await self._run(self.db_pool, self._db_job(fn, *args))
+        finally:
+            self.db_jobs -= 1
+
+    def _db_job(self, fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+        """The pool job: fn(*args) in one transaction, retried once on a lost connection."""
 
         def job() -> T:
             try:
@@ -68,7 +87,7 @@ class Pools:
             with self.database.atomic():
                 return fn(*args)
 
-        return await self._run(self.db_pool, job)
+        return job
 
     def check_hash_room(self) -> None:
         """ClientError(503) when hash_queue hash jobs are already queued or running."""

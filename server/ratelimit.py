@@ -105,3 +105,24 @@ class LoginLimits:
         self.account_address.clear(f"{account} {address}")
         self.address.forgive(address)
         self.account.forgive(account)
+
+
+class LogThrottle:
+    """At most one log line per key per `interval_s`; counts what it held back, so a flood
+    of refused frames costs a few lines, not one per frame."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._last: dict[object, tuple[float, int]] = {}  # key -> (last line at, held back since)
+
+    def allow(self, key: object, now: float | None = None) -> int | None:
+        """None: stay silent. Otherwise log now, mentioning the returned count held back."""
+        now = time.monotonic() if now is None else now
+        last, held = self._last.get(key, (-self.interval_s, 0))
+        if now - last < self.interval_s:
+            self._last[key] = (last, held + 1)
+            return None
+        self._last[key] = (now, 0)
+        if len(self._last) > 100_000:
+            self._last = {k: v for k, v in self._last.items() if now - v[0] < self.interval_s}
+        return held

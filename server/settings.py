@@ -210,6 +210,19 @@ class Settings:
     media_stop_grace: float = _opt(
         2.0, _float(0, 10), "seconds running media jobs get on shutdown before their workers are killed"
     )
+    # message path: socket caps and back-pressure
+    sockets_per_user: int = _opt(
+        20, _int(1, 10_000), "open WebSockets per user; past it the oldest is closed with 4008"
+    )
+    socket_pending_max: int = _opt(
+        200, _int(1, 100_000), "frames per socket awaiting their ack before it stops being read"
+    )
+    write_queue_max: int = _opt(
+        10_000, _int(1, 1_000_000), "messages waiting for the writer before every socket waits"
+    )
+    db_queue_max: int = _opt(
+        500, _int(1, 1_000_000), "database jobs waiting or running before HTTP requests get 503"
+    )
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> Settings:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 URL_PREFIX = "/upload/"
 # What an upload URL may look like; anything else is not ours.
-_URL = re.compile(r"^/upload/([0-9a-f]{2})/([0-9a-f]{2})/(\1\2[0-9a-f]{28})(\.thumb)?\.[a-z0-9]{2,5}$")
+_URL = re.compile(r"/upload/([0-9a-f]{2})/([0-9a-f]{2})/(\1\2[0-9a-f]{28})(\.thumb)?\.[a-z0-9]{2,5}")
 
 
 class StorageError(ValueError):
@@ -47,7 +47,7 @@ def url_for(relative: str) -> str:
 
 def key_of_url(url: str) -> str | None:
     """The upload key an /upload/ URL names, or None if it is not one of ours."""
-    match = _URL.match(url)
+    match = _URL.fullmatch(url)  # not match + "$": that lets a trailing newline through
     return match.group(3) if match else None
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import peewee
 
 from models import contacts as contact_q
 from models import media as media_q
@@ -23,6 +25,8 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from server.context import Ctx
 
+log = logging.getLogger(__name__)
+
 CMD_ACK = 12
 CMD_ERROR = 13
 CMD_READ = 14  # server -> client: a conversation was marked read (on any of the user's devices)
@@ -35,6 +39,8 @@ KNOWN_MEDIA = (MEDIA_TEXT, MEDIA_VOICE, MEDIA_IMAGE, MEDIA_EMOJI)
 
 CMID_MAX = 64
 HISTORY_MAX = 100
+# Message.dst_id is an IntegerField: 32 bits on PostgreSQL; SQLite overflows past 2**63.
+ID_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class Outgoing:
 @dataclass(frozen=True)
 class Stored:
     row: MessageRow
-    is_new: bool  # False: a retry of a cmid already stored; ack again, deliver nothing
+    is_new: bool  # False: a retry of a cmid already stored (acked and published again)
     socket_key: str
 
 
@@ -86,6 +92,9 @@ def _str_field(frame: dict[str, Any], name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ClientError(400, f"{name} must be a string")
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL: refuse it here, not in the shared batch.
+        raise ClientError(400, f"{name} must not contain NUL characters")
     return value
 
 
@@ -101,11 +110,11 @@ def check_frame(
     if cmd not in (CMD_SINGLE, CMD_GROUP):
         raise ClientError(400, f"unknown cmd {cmd}")
     cmid = frame_cmid(frame)
-    if not cmid or len(cmid) > CMID_MAX:
-        raise ClientError(400, f"cmid must be a string of 1 to {CMID_MAX} characters")
+    if not cmid or len(cmid) > CMID_MAX or "\x00" in cmid:
+        raise ClientError(400, f"cmid must be a string of 1 to {CMID_MAX} characters, without NUL")
     dst_id = _int_field(frame, "dstid")
-    if dst_id <= 0:
-        raise ClientError(400, "dstid must be positive")
+    if not 0 < dst_id <= ID_MAX:
+        raise ClientError(400, f"dstid must be 1..{ID_MAX}")
     if cmd == CMD_SINGLE and dst_id == sender_id:
         raise ClientError(400, "cannot send a message to yourself")
     media = _int_field(frame, "media")
@@ -198,6 +207,34 @@ def store_batch(batch: list[Outgoing]) -> list[Stored | BaseException]:
     return stored
 
 
+def store_batch_apart(batch: list[Outgoing]) -> list[Stored | BaseException]:
+    """store_batch, and if the batch fails as a whole (a value the database refuses that
+    check_frame let through), store its items one at a time, each in its own savepoint,
+    so only the culprit fails and everyone else's messages are stored. Runs in the
+    database pool, inside the writer's transaction."""
+    database = message_q.Message._meta.database
+    try:
+        with database.atomic():  # a savepoint: on PostgreSQL a failed statement spoils the rest
+            return store_batch(batch)
+    except (peewee.OperationalError, peewee.InterfaceError):
+        raise  # the connection or the database itself: Pools.db reconnects or fails the batch
+    except Exception:
+        if len(batch) == 1:
+            raise
+        log.exception("a batch of %d messages failed; storing them one at a time", len(batch))
+    results: list[Stored | BaseException] = []
+    for out in batch:
+        try:
+            with database.atomic():
+                results.extend(store_batch([out]))
+        except (peewee.OperationalError, peewee.InterfaceError):
+            raise
+        except Exception as exc:
+            log.exception("user %d message refused by the database", out.new["user_id"])
+            results.append(exc)
+    return results
+
+
 def _uploads_named(batch: list[Outgoing]) -> dict[str, MediaRow]:
     keys = [k for k in (storage.key_of_url(out.new["url"]) for out in batch if out.new["url"]) if k]
     return media_q.find_media(keys) if keys else {}
@@ -244,19 +281,27 @@ def error_frame(cmid: str | None, status: int, msg: str) -> bytes:
     return encode({"cmd": CMD_ERROR, "cmid": cmid, "code": status, "msg": msg})
 
 
-def do_send(ctx: Ctx, sender_id: int, frame: dict[str, Any], socket_key: str) -> asyncio.Future[Stored]:
-    """Validate and queue a frame for storing; the future resolves once it is committed
-    and published. Synchronous up to the queue, so a sender's messages keep their order."""
-    new = check_frame(frame, sender_id, ctx.settings, ctx.emoji)
+def charge(ctx: Ctx, sender_id: int) -> None:
+    """Spend one of the sender's allowance: every frame but a heartbeat costs one, refused
+    ones too, so bad frames are no cheaper to flood with than messages. 429 when spent."""
     if not ctx.send_limits.allow(sender_id):
         raise ClientError(429, "sending too fast; slow down")
+
+
+def do_send(ctx: Ctx, sender_id: int, frame: dict[str, Any], socket_key: str) -> asyncio.Future[Stored]:
+    """Charge, validate and queue a frame for storing; the future resolves once it is
+    committed and published. Synchronous up to the queue, so a sender's messages keep
+    their order. The caller waits for `ctx.writer.room()` first (WriterFull otherwise)."""
+    charge(ctx, sender_id)
+    new = check_frame(frame, sender_id, ctx.settings, ctx.emoji)
     return ctx.writer.submit(Outgoing(new, socket_key))
 
 
-async def publish_stored(ctx: Ctx, results: list[Stored | BaseException]) -> None:
-    for result in results:
-        if isinstance(result, Stored) and result.is_new:
-            await ctx.bus.publish(delivery_for(result))
+async def publish_stored(ctx: Ctx, stored: Stored) -> None:
+    """Publish every message that is acked, retries included: after a lost connection or
+    a crash between commit and publish, the retry is the only chance to deliver it live.
+    A socket that already has it drops the copy (its outlet sends each id once, in order)."""
+    await ctx.bus.publish(delivery_for(stored))
 
 
 async def list_history(
@@ -287,5 +332,7 @@ def check_may_read(user_id: int, cmd: int, dst_id: int) -> None:
 
 
 async def list_since(ctx: Ctx, user_id: int, since_id: int, limit: int) -> list[MessageRow]:
-    rows: list[MessageRow] = await ctx.pools.db(message_q.list_since, user_id, since_id, limit)
+    # Not shed: replay is how a reconnecting socket misses nothing, and it is paced by
+    # the socket's own writes.
+    rows: list[MessageRow] = await ctx.pools.db(message_q.list_since, user_id, since_id, limit, shed=False)
     return rows
