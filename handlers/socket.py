@@ -26,7 +26,6 @@ from server.writer import WriterClosed
 log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008  # kept flooding past its 429s
 CLOSE_TOO_MANY = 4008  # the user opened more sockets than sockets_per_user: do not reconnect
 CLOSE_TRY_AGAIN_LATER = 1013  # "too slow": the client reconnects with since= and misses nothing
 WRITE_CHUNK = 64  # frames handed to the stream before waiting for it to drain
@@ -55,12 +54,11 @@ class SocketOutlet:
         self.queued_messages = 0  # frames in the queue that other users' messages put there
         self.wakeup = asyncio.Event()
         self.closed = False
-        self.closing: tuple[int, str] | None = None  # close once the queue is written
 
     def push(self, message_id: int, payload: bytes) -> None:
         """Queue a frame (message_id 0 for acks and errors). Never blocks: a full outbox
         closes this socket alone."""
-        if self.closed or self.closing:
+        if self.closed:
             return
         if self.queued_messages >= self.limit or len(self.queue) >= self.limit + CONTROL_ALLOWANCE:
             log.warning("socket %s outbox full (%d); closing with 1013", self.key[:8], len(self.queue))
@@ -70,12 +68,6 @@ class SocketOutlet:
             self.queued_messages += 1
         self.queue.append((message_id, payload))
         self.wakeup.set()
-
-    def finish(self, code: int, reason: str) -> None:
-        """Close after what is already queued is written (the frames explain the close)."""
-        if not self.closed and not self.closing:
-            self.closing = (code, reason)
-            self.wakeup.set()
 
     def shut(self, code: int, reason: str) -> None:
         if self.closed:
@@ -111,9 +103,6 @@ class SocketOutlet:
     async def _drain(self) -> None:
         while not self.closed:
             if not self.queue:
-                if self.closing:
-                    self.shut(*self.closing)
-                    return
                 self.wakeup.clear()
                 await self.wakeup.wait()
                 continue
@@ -134,7 +123,6 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     user_id: int
     outlet: SocketOutlet | None = None
     pending = 0  # frames handed to the writer, not yet acked or refused
-    over_limit = 0  # 429s in a row: past send_burst of them, the socket is closed
     resume: asyncio.Future[None] | None = None  # set while reading is paused
 
     @property
@@ -194,7 +182,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         # is the push-back when the writer's queue is full or this socket has
         # socket_pending_max frames awaiting their acks. Nothing accepted is ever dropped.
         outlet = self.outlet
-        if outlet is None or outlet.closed or outlet.closing:
+        if outlet is None or outlet.closed:
             return None
         if self.ctx.writer.full():
             return self._take_when_room(outlet, raw)
@@ -220,11 +208,14 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             future = messages.do_send(self.ctx, self.user_id, frame, outlet.key)
         except ClientError as exc:
             self._refuse(outlet, cmid, exc)
+            if exc.status == 429:
+                # Past the allowance this socket is not read until it has earned a frame
+                # back: a flood costs its sender time, not the server work or log lines.
+                return asyncio.ensure_future(asyncio.sleep(self.ctx.send_limits.wait_s(self.user_id)))
             return None
         except WriterClosed:
             outlet.push(0, messages.error_frame(cmid, 503, "server is restarting; send again"))
             return None
-        self.over_limit = 0
         self.pending += 1
         future.add_done_callback(lambda f: self._answer(outlet, cmid, f))
         if self.pending >= self.ctx.settings.socket_pending_max:
@@ -233,10 +224,8 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         return None
 
     def _refuse(self, outlet: SocketOutlet, cmid: str | None, exc: ClientError) -> None:
-        # Refused frames cost allowance (messages.charge); a sender who keeps going after
-        # a whole burst of 429s is not a client that listens, so it is closed with 1008.
-        self.over_limit = self.over_limit + 1 if exc.status == 429 else 0
-        flooding = self.over_limit > self.ctx.settings.send_burst
+        # Refused frames cost allowance too (messages.charge); the log keeps one line per
+        # user per interval, with a count of what it held back.
         held = refusal_log.allow(self.user_id)
         if held is not None:
             log.warning(
@@ -244,9 +233,6 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
                 self.user_id, exc.status, exc.msg, held,
             )  # fmt: skip
         outlet.push(0, messages.error_frame(cmid, exc.status, exc.msg))
-        if flooding and not outlet.closing:
-            log.warning("user %d kept sending past 429; closing the socket with 1008", self.user_id)
-            outlet.finish(CLOSE_POLICY, "sending too fast")
 
     def _answer(self, outlet: SocketOutlet, cmid: str | None, future: asyncio.Future[Stored]) -> None:
         self.pending -= 1

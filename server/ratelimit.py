@@ -27,6 +27,13 @@ class TokenBuckets:
             self._forget_full(now)
         return True
 
+    def wait_s(self, key: object, now: float | None = None) -> float:
+        """Seconds until `key` has a whole token again (0 if it has one now)."""
+        now = time.monotonic() if now is None else now
+        tokens, stamp = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+        return max(0.0, (1.0 - tokens) / self.rate)
+
     def _forget_full(self, now: float) -> None:
         # Buckets that have refilled carry no state worth keeping.
         full_after = self.burst / self.rate

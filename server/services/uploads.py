@@ -267,7 +267,8 @@ async def do_upload(ctx: Ctx, user_id: int, receiver: UploadReceiver) -> dict[st
         receiver.discard()
     row = await ctx.pools.media(_store, ctx.settings.upload_dir, user_id, receiver.kind, out)
     try:
-        await ctx.pools.db(media_q.insert_media, row)
+        # Not shed: the work is done and the files are written; refusing now would waste it.
+        await ctx.pools.db(media_q.insert_media, row, shed=False)
     except Exception:
         # Without its row nothing can name the file: do not keep it.
         for rel in (row["path"], row["thumb"]):
