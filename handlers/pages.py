@@ -40,6 +40,10 @@ class PageHandler(tornado.web.RequestHandler):
             "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
             "style-src 'self' 'unsafe-inline'; connect-src 'self'; object-src 'none'; base-uri 'none'",
         )
+        # Sets the `_xsrf` cookie (not HttpOnly) the script echoes in X-XSRFToken: the
+        # page authenticates with the HttpOnly token cookie, and Tornado's xsrf_cookies
+        # check is what keeps other sites' forms from using that cookie.
+        self.xsrf_token  # noqa: B018 - reading it sets the cookie
         self.render(f"{self.page}.html", limits=client_limits(self.application.settings["ctx"]))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

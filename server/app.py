@@ -90,6 +90,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/user/login", users.LoginHandler),
         (r"/user/logout", users.LogoutHandler),
         (r"/user/find", users.FindUserHandler),
+        (r"/user/me", users.MeHandler),
         (r"/contact/addfriend", contacts.AddFriendHandler),
         (r"/contact/loadfriend", contacts.LoadFriendHandler),
         (r"/contact/createcommunity", contacts.CreateCommunityHandler),
