@@ -26,12 +26,14 @@ class SocketCable:
         self.cut_off = False
         self.lose = lose  # server frames whose content starts with this never arrive
         self.open: list[WebSocketRoute] = []
+        self.urls: list[str] = []  # of the connections let through
         page.route_web_socket(re.compile(r"/chat\?"), self.route)
 
     def route(self, ws: WebSocketRoute) -> None:
         if self.cut_off:
             ws.close(code=1011, reason="network down")
             return
+        self.urls.append(ws.url)
         server = ws.connect_to_server()
         server.on_message(lambda message: self.forward(ws, message))
         self.open.append(ws)
@@ -130,6 +132,7 @@ def test_history_loaded_while_offline_does_not_skip_another_conversation(friends
     ann_id = ann.user()["id"]
     send_over_socket(carol.base_url, carol.token(), ann_id, ["c-before"], prefix="before")
     expect(ann.page.locator("li.msg .msg__text")).to_have_text(["c-before"])
+    delivered = ann.page.locator("li.msg").last.get_attribute("data-id")  # the newest frame
     ann.open_chat("Bob")
 
     cable.cut()
@@ -145,6 +148,8 @@ def test_history_loaded_while_offline_does_not_skip_another_conversation(friends
 
     cable.mend(ann.page)
     expect(ann.page.locator("#offline")).to_be_hidden()
+    # The resume cursor is the newest message the socket delivered, not Bob's history.
+    assert cable.urls[-1].endswith(f"&since={delivered}"), (cable.urls, delivered)
     ann.open_chat("Carol")
     expect(ann.page.locator("li.msg .msg__text").last).to_have_text("c59")
     ann.scroll_to_start(61)
@@ -170,4 +175,44 @@ def test_messages_lost_on_the_way_leave_no_hole_in_the_scrollback(friends):
     expect(ann.page.locator("li.msg .msg__text").last).to_have_text("b-after")
     ann.scroll_to_start(62)
     assert ann.texts() == ["b-before", *lost, "b-after"]
+    no_errors(ann, bob)
+
+
+# Counts the page's WebSockets (runs after Playwright's routing has replaced the class).
+COUNT_SOCKETS = """
+window.__sockets = 0;
+const Routed = window.WebSocket;
+window.WebSocket = class extends Routed {
+  constructor(...args) {
+    super(...args);
+    window.__sockets += 1;
+  }
+};
+"""
+
+
+def test_a_socket_closed_for_good_is_not_reopened(friends):
+    ann, bob = friends
+    cable = SocketCable(ann.page)
+    ann.page.add_init_script(COUNT_SOCKETS)
+    ann.page.clock.install()  # so every backoff wait can be skipped below
+    ann.page.reload()
+    ann.show_contacts()  # connected
+    assert ann.page.evaluate("() => window.__sockets") == 1
+
+    # 4008: too many sockets for this account, the server closed this one.
+    cable.open[-1].close(code=4008, reason="too many open connections for this account")
+    offline = ann.page.locator("#offline")
+    expect(offline).to_contain_text("too many chat windows")
+    ann.page.clock.run_for(120_000)  # longer than the longest backoff
+    ann.page.evaluate("() => window.dispatchEvent(new Event('online'))")  # network back: still not
+    assert ann.page.evaluate("() => window.__sockets") == 1
+    expect(offline).to_contain_text("too many chat windows")
+
+    # 4001: the session ended elsewhere: to the login page, which says why.
+    ann.page.reload()
+    ann.show_contacts()
+    cable.open[-1].close(code=4001, reason="logged out")
+    expect(ann.page).to_have_url(re.compile(r"/login\.html\?next=/chat\.html&ended=1$"))
+    expect(ann.page.locator("#form-error")).to_have_text(re.compile("session has ended"))
     no_errors(ann, bob)
