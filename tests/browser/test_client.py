@@ -194,8 +194,10 @@ def test_screenshot_of_the_chat_page(friends, tmp_path):
     expect(bob.page.locator("li.msg img.msg__sticker").last).to_be_visible()
     expect(ann.page.locator("li.msg img.msg__sticker").last).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
-    for page in (ann.page, bob.page):  # every picture decoded and every font in place
-        page.wait_for_function("() => [...document.images].every((i) => i.complete)")
+    for page in (ann.page, bob.page):  # every picture in the chat decoded, every font in place
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#messages img')].every((i) => i.complete)"
+        )
         page.evaluate("() => document.fonts.ready.then(() => true)")
     ann.page.screenshot(path=str(ARTIFACTS / "chat-desktop.png"))
     bob.page.screenshot(path=str(ARTIFACTS / "chat-phone.png"))
