@@ -68,7 +68,7 @@ function start(me) {
   window.addEventListener('storage', (e) => {
     if (e.key !== USER_KEY) return;
     if (!e.newValue) endSession();
-    else if (JSON.parse(e.newValue)?.id !== me.id) location.reload();
+    else if (session.user?.id !== me.id) location.reload();
   });
 
   const view = new ConversationView({
