@@ -46,6 +46,10 @@ class PageHandler(tornado.web.RequestHandler):
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "same-origin")
+        # Sets the `_xsrf` cookie (not HttpOnly) the script echoes in X-XSRFToken: the
+        # page authenticates with the HttpOnly token cookie, and Tornado's xsrf_cookies
+        # check is what keeps other sites' forms from using that cookie.
+        self.xsrf_token  # noqa: B018 - reading it sets the cookie
         self.render(f"{self.page}.html", limits=client_limits(self.application.settings["ctx"]))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

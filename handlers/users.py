@@ -77,3 +77,11 @@ class FindUserHandler(BaseHandler):
         user_id = self.id_arg("id", required=False)
         mobile = self.str_arg("mobile", "", max_len=32).strip() or None
         self.ok(await accounts.get_public_user(self.ctx, user_id=user_id, mobile=mobile))
+
+
+class MeHandler(BaseHandler):
+    """The caller's own public profile: how a page that cannot read its HttpOnly token
+    cookie learns who is signed in (401 when nobody is)."""
+
+    async def post(self) -> None:
+        self.ok(await accounts.get_public_user(self.ctx, user_id=self.user_id))

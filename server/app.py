@@ -103,6 +103,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/user/logout", users.LogoutHandler),
         (r"/user/passwd", users.ChangePasswdHandler),
         (r"/user/find", users.FindUserHandler),
+        (r"/user/me", users.MeHandler),
         (r"/contact/addfriend", contacts.AddFriendHandler),
         (r"/contact/loadfriend", contacts.LoadFriendHandler),
         (r"/contact/createcommunity", contacts.CreateCommunityHandler),

@@ -1,12 +1,14 @@
-// HTTP API client: the stored session, fetch, and the {"code": ...} envelope of PROTOCOL.md.
+// HTTP API client: the signed-in user, fetch, and the {"code": ...} envelope of PROTOCOL.md.
+//
+// The token lives only in the HttpOnly `chatd_token` cookie the server sets at login: no
+// script can read it (an injected one included), so the page never stores or sends it.
+// Cookie-authenticated POSTs carry the `_xsrf` cookie's value in X-XSRFToken (Tornado's
+// CSRF check); another site can neither read that cookie nor set the header.
 
-export const TOKEN_KEY = 'chatd_token';
-const USER_KEY = 'chatd_user';
+export const USER_KEY = 'chatd_user';
 
 export const session = {
-  get token() {
-    return localStorage.getItem(TOKEN_KEY);
-  },
+  /** The signed-in user's public profile (no token), as last saved; null if none. */
   get user() {
     try {
       return JSON.parse(localStorage.getItem(USER_KEY) || 'null');
@@ -14,16 +16,20 @@ export const session = {
       return null; // a damaged entry means "not signed in", not a crash
     }
   },
-  /** Stores the answer of register/login: the token apart, the public user as JSON. */
-  save({ token, ...user }) {
-    localStorage.setItem(TOKEN_KEY, token);
+  /** Keeps the public profile from a register/login/me answer; its token is dropped. */
+  save({ token: _token, ...user }) {
     localStorage.setItem(USER_KEY, JSON.stringify(user));
   },
   clear() {
-    localStorage.removeItem(TOKEN_KEY);
     localStorage.removeItem(USER_KEY);
   },
 };
+
+/** The `_xsrf` cookie the pages set; sent back as X-XSRFToken on every POST. */
+export function xsrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/);
+  return match ? decodeURIComponent(match[1]) : '';
+}
 
 /** An API failure: `message` is the server's msg, `status` the HTTP status (0: no answer). */
 export class ApiError extends Error {
@@ -37,24 +43,22 @@ export class ApiError extends Error {
 
 let onUnauthorized = null;
 
-/** Called when a request that carried our token gets 401: the session is over. */
+/** Called when an authenticated request gets 401: the session is over. */
 export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
 /**
  * POSTs `body` as JSON and returns the envelope ({data} or {rows, total}).
- * `auth: false` leaves the token off (register/login must not fail on a stale one).
+ * `auth: false` (register/login): a 401 there is a wrong password, not an ended session.
  * Throws ApiError.
  */
 export async function request(path, body = {}, { auth = true } = {}) {
-  const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
-  const token = auth ? session.token : null;
-  if (token) headers.Authorization = `Bearer ${token}`;
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json', 'X-XSRFToken': xsrfToken() };
 
   let res;
   try {
-    res = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body) });
+    res = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body), credentials: 'same-origin' });
   } catch {
     throw new ApiError('Cannot reach the server. Check your connection and try again.', 0);
   }
@@ -65,7 +69,7 @@ export async function request(path, body = {}, { auth = true } = {}) {
     // Not JSON: a proxy's error page or a crash; fall through to a generic message.
   }
   if (!res.ok || !env || env.code !== 0) {
-    if (res.status === 401 && token && onUnauthorized) onUnauthorized();
+    if (res.status === 401 && auth && onUnauthorized) onUnauthorized();
     const msg = env && env.msg ? env.msg : `Server error (HTTP ${res.status})`;
     throw new ApiError(msg, res.status, env ? env.code : -1);
   }
@@ -83,10 +87,21 @@ export async function postRows(path, body, opts) {
 }
 
 /**
- * The `next` query parameter if it is a path on this site, else `fallback`.
- * Why: an absolute or protocol-relative URL would turn login into an open redirect.
+ * The `next` query parameter as a URL on this site, if it is one, else `fallback`.
+ * Why: anything else turns login into an open redirect. Checking the text is not enough
+ * (`/%09/evil` passes a "starts with one slash" test, then the URL parser drops the tab
+ * and it means `//evil`), so let the browser's own parser resolve it and compare origins.
  */
 export function nextPath(fallback = '/chat.html') {
   const next = new URLSearchParams(location.search).get('next');
-  return next && /^\/(?![/\\])/.test(next) ? next : fallback;
+  if (!next || !next.startsWith('/')) return fallback;
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return fallback;
+  }
+  if (url.origin !== location.origin) return fallback;
+  // The full URL, not its path: a path like `//evil` (from `/.//evil`) would leave the site.
+  return url.href;
 }

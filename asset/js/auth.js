@@ -1,4 +1,6 @@
-// Shared by the login and register pages: submit, store the session, go on to `next`.
+// Shared by the login and register pages: submit, keep the public profile, go on to `next`.
+// The answer's token is left alone: the server also set it as an HttpOnly cookie, which is
+// what the pages use.
 import { nextPath, postData, session } from './api.js';
 import { byId, handleSubmit } from './dom.js';
 
@@ -6,13 +8,18 @@ import { byId, handleSubmit } from './dom.js';
 export function bindAuthForm(form, path, toBody) {
   const error = byId('form-error');
   handleSubmit(form, error, async (data) => {
-    // No token on this request: a stale one in storage must not get in the way.
     session.save(await postData(path, toBody(data), { auth: false }));
     location.assign(nextPath());
   });
+  const params = new URLSearchParams(location.search);
+  // Sent here by the chat page because the session ended (logged out elsewhere, expired).
+  if (params.get('ended')) {
+    error.textContent = 'Your session has ended. Please sign in again.';
+    error.dataset.kind = 'info';
+  }
   // Keep `next` when switching between the login and register pages.
   const other = byId('switch-link');
-  const next = new URLSearchParams(location.search).get('next');
+  const next = params.get('next');
   if (other && next) other.search = new URLSearchParams({ next }).toString();
 }
 

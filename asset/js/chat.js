@@ -1,5 +1,5 @@
 // Chat page entry: wires the session, sidebar, conversation view, composer and socket together.
-import { TOKEN_KEY, postData, request, session, setUnauthorizedHandler } from './api.js';
+import { USER_KEY, postData, request, session, setUnauthorizedHandler } from './api.js';
 import { Composer } from './composer.js';
 import { ConversationView } from './conversation.js';
 import { Sidebar } from './contacts.js';
@@ -11,16 +11,32 @@ import { Outbox } from './outbox.js';
 import { ReadMarks } from './reads.js';
 import { ChatSocket } from './socket.js';
 import { MessageStore, convKey, parseKey } from './store.js';
+import { CLOSE_SESSION_ENDED } from './wire.js';
 
 const LOGIN = '/login.html?next=/chat.html';
+const ENDED = `${LOGIN}&ended=1`; // the login page says the session ended
 const MOBILE = window.matchMedia('(max-width: 720px)');
 
-const token = session.token;
-const me = session.user;
-if (!token || !me || me.id == null) {
+// Who is signed in is the server's answer for the cookie, not what storage says: the session
+// may have ended, or another tab may have signed in as someone else. No profile kept: never
+// signed in here, so straight to the login page.
+const known = session.user;
+if (!known || known.id == null) {
   location.replace(LOGIN);
 } else {
-  start();
+  postData('/user/me').then(
+    (me) => {
+      session.save(me);
+      start(me);
+    },
+    (err) => {
+      if (err.status !== 401) start(known); // server unreachable: the socket keeps trying
+      else {
+        session.clear();
+        location.replace(LOGIN);
+      }
+    },
+  );
 }
 
 /** The server's limits from <body data-limits>; the server enforces them anyway. */
@@ -32,7 +48,7 @@ function pageLimits() {
   }
 }
 
-function start() {
+function start(me) {
   const app = byId('app');
   const offline = byId('offline');
   const toggle = byId('sidebar-toggle');
@@ -40,16 +56,20 @@ function start() {
   const names = new Names();
   names.learn([me]);
   const store = new MessageStore(me.id);
-  const socket = new ChatSocket({ userId: me.id, token });
+  const socket = new ChatSocket({ userId: me.id });
 
   const endSession = () => {
     socket.stop();
     session.clear();
-    location.replace(LOGIN);
+    location.replace(ENDED);
   };
   setUnauthorizedHandler(endSession);
-  // Logged out in another tab: follow suit here.
-  window.addEventListener('storage', (e) => e.key === TOKEN_KEY && !e.newValue && endSession());
+  // Logged out or signed in as someone else in another tab: follow suit here.
+  window.addEventListener('storage', (e) => {
+    if (e.key !== USER_KEY) return;
+    if (!e.newValue) endSession();
+    else if (session.user?.id !== me.id) location.reload();
+  });
 
   const view = new ConversationView({
     store,
@@ -58,7 +78,6 @@ function start() {
       outbox.retry(msg);
       composer.focus(); // the Retry button was just replaced
     },
-    onHistory: (rows) => rows.forEach((r) => socket.noteId(r.id)),
   });
   const sidebar = new Sidebar({ names, me: me.id, onOpen: openConversation });
   const reads = new ReadMarks({ sidebar });
@@ -136,15 +155,29 @@ function start() {
   socket.addEventListener('online', () => {
     offline.hidden = true;
     // Back after a drop (or the first load failed): counts and previews may have moved on.
-    if (connectedBefore || !listLoaded) reloadContacts();
+    if (!connectedBefore && !listLoaded) {
+      // Started without the list, so live only: a list fetched now (after the socket
+      // subscribed) is the snapshot the next reconnect's `since` may start from.
+      reloadContacts().then((ok) => ok && socket.startAfter(sidebar.newestId() ?? 0));
+    } else if (connectedBefore) reloadContacts();
     connectedBefore = true;
   });
   socket.addEventListener('offline', ({ detail }) => {
     offline.textContent = 'Offline: reconnecting…';
     offline.hidden = false;
-    // A refused upgrade (bad token) looks like any failed connect; ask the API, whose 401
-    // ends the session through setUnauthorizedHandler.
-    if (!detail.wasOpen) postData('/user/find', { id: me.id }).catch(() => {});
+    // A refused upgrade (session over, or the cookie now names someone else) looks like any
+    // failed connect; ask the server: a 401 ends the session through setUnauthorizedHandler.
+    if (!detail.wasOpen) {
+      postData('/user/me').then((now) => now.id !== me.id && location.reload(), () => {});
+    }
+  });
+  socket.addEventListener('ended', ({ detail }) => {
+    if (detail.code === CLOSE_SESSION_ENDED) {
+      endSession(); // logged out elsewhere, password changed or token expired
+      return;
+    }
+    offline.textContent = 'Disconnected: this account has too many chat windows open. Reload to reconnect.';
+    offline.hidden = false;
   });
   window.addEventListener('online', () => socket.reconnectNow());
 
@@ -176,7 +209,7 @@ function start() {
     try {
       await request('/user/logout');
     } catch {
-      // Already invalid or unreachable: forgetting the token locally is what matters.
+      // Already invalid or unreachable: the server clears the cookie when it can answer.
     }
     session.clear();
     location.replace('/login.html');
@@ -189,7 +222,7 @@ function start() {
   // below the list's newest one, and only `since` replays those.
   reloadContacts().then((ok) => {
     listLoaded = ok;
-    if (ok) socket.noteId(sidebar.newestId() ?? 0);
+    if (ok) socket.startAfter(sidebar.newestId() ?? 0);
     socket.start();
   });
 }

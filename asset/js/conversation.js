@@ -17,18 +17,16 @@ export class ConversationView {
   #store;
   #names;
   #onRetry;
-  #onHistory;
   #bubbles = new Map(); // message object -> its <li>, for the open conversation only
   #drawn = new WeakMap(); // <li> -> signature of what it shows
   #loadingOlder = false;
   key = null;
 
-  /** onRetry(msg): resend a failed message; onHistory(rows): stored rows were loaded. */
-  constructor({ store, names, onRetry, onHistory }) {
+  /** onRetry(msg): resend a failed message. */
+  constructor({ store, names, onRetry }) {
     this.#store = store;
     this.#names = names;
     this.#onRetry = onRetry;
-    this.#onHistory = onHistory;
     this.pane = byId('message-pane');
     this.list = byId('messages');
     this.title = byId('conv-title');
@@ -87,9 +85,15 @@ export class ConversationView {
     this.older.disabled = true;
     try {
       const rows = await postRows('/message/history', body);
+      const full = rows.length === PAGE;
+      if (!older && full && this.#gapBelow(conv, rows)) {
+        // What we hold is cut off from the newest page (messages that never reached this
+        // tab): drop it so the scrollback loads, page by page, everything in between.
+        this.#store.dropBelow(key, Math.min(...rows.map((r) => r.id)));
+        conv.hasOlder = true;
+      }
       for (const row of rows) this.#store.put(row);
-      this.#onHistory(rows);
-      if (older || conv.hasOlder === null) conv.hasOlder = rows.length === PAGE;
+      if (older || conv.hasOlder === null) conv.hasOlder = full;
       if (this.key !== key) return; // the user moved on meanwhile
       const fromBottom = this.pane.scrollHeight - this.pane.scrollTop;
       this.#renderAll(false);
@@ -105,6 +109,20 @@ export class ConversationView {
     if (this.key === key && conv.hasOlder && this.pane.scrollHeight <= this.pane.clientHeight + PRELOAD_PX) {
       setTimeout(() => this.key === key && this.loadOlder(), 0);
     }
+  }
+
+  /**
+   * Whether what `conv` holds below the newest page `rows` may be cut off from it. Messages
+   * we hold are contiguous unless some never reached this tab; then the page either shares
+   * none of them, or has messages we lack that are older than ones we hold.
+   */
+  #gapBelow(conv, rows) {
+    const held = conv.items.filter((m) => m.id != null).map((m) => m.id);
+    const lowest = Math.min(...rows.map((r) => r.id));
+    if (!held.some((id) => id < lowest)) return false; // nothing below the page to cut off
+    const highest = Math.max(...held);
+    const missed = rows.filter((r) => !conv.byId.has(r.id));
+    return missed.length === rows.length || missed.some((r) => r.id < highest);
   }
 
   /** Shows a new or changed message if it belongs to the open conversation. */

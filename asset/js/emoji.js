@@ -1,7 +1,6 @@
 // The emoji catalog from GET /emoji.json: fetched once per page load and kept in memory.
 // Lookups are synchronous and fall back to the raw code until the catalog has arrived, so
 // renderers never wait; the page re-renders once when it lands (see onCatalog).
-import { session } from './api.js';
 
 let catalog = null; // {emoji, stickers, groups, packs, byCode: Map, stickerByCode: Map}
 let loading = null;
@@ -15,9 +14,7 @@ export function loadCatalog() {
 
 async function fetchCatalog() {
   try {
-    const headers = { Accept: 'application/json' };
-    if (session.token) headers.Authorization = `Bearer ${session.token}`;
-    const res = await fetch('/emoji.json', { headers });
+    const res = await fetch('/emoji.json', { headers: { Accept: 'application/json' } });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const data = await res.json();
     const byCode = new Map();

@@ -18,7 +18,6 @@ export class Outbox {
     this.#onChange = onChange;
     socket.addEventListener('ack', ({ detail }) => {
       this.#clear(detail.cmid);
-      socket.noteId(detail.id);
       const msg = store.ack(detail);
       if (msg) onChange(msg);
     });

@@ -1,11 +1,13 @@
 // One reconnecting WebSocket to /chat: heartbeats, backoff, `since` resume, dedupe by id.
+// It authenticates with the HttpOnly cookie: the URL carries no token.
 //
 // Events (CustomEvent, payload in `detail`):
 //   message  a stored message frame, each id once    ack      {cmid, id, createat}
 //   refused  {cmid, code, msg} (cmd 13)               online   socket open
 //   offline  {code, wasOpen} after any close (also failed connects)
+//   ended    {code} after 4001 or 4008: the socket stays closed (after `offline`)
 //   read     {dstcmd, dstid, readid, unread} (cmd 14: read on one of our devices)
-import { CLOSE_TOO_SLOW, Cmd } from './wire.js';
+import { CLOSE_SESSION_ENDED, CLOSE_TOO_MANY_SOCKETS, CLOSE_TOO_SLOW, Cmd } from './wire.js';
 
 const HEARTBEAT_MS = 25_000; // below the 30-60 s idle timeouts of common proxies and NATs
 const BACKOFF_MIN_MS = 1_000;
@@ -14,7 +16,6 @@ const SEEN_MAX = 5_000; // ids remembered for dedupe; bounds memory in long-live
 
 export class ChatSocket extends EventTarget {
   #userId;
-  #token;
   #ws = null;
   #retryTimer = null;
   #heartbeat = null;
@@ -22,14 +23,18 @@ export class ChatSocket extends EventTarget {
   #stopped = true;
   #seen = new Set();
 
-  /** Highest message id known; sent as `since` so a reconnect replays what we missed. */
+  /**
+   * The resume cursor, sent as `since` so a reconnect replays what we missed: the highest id
+   * of a message frame this socket delivered (they come in id order, replay then live).
+   * Nothing else may raise it: ids are global, so a history page or an ack of our own
+   * message can be newer than another conversation's message we have not received yet.
+   */
   lastId = null;
   online = false;
 
-  constructor({ userId, token }) {
+  constructor({ userId }) {
     super();
     this.#userId = userId;
-    this.#token = token;
   }
 
   start() {
@@ -58,15 +63,16 @@ export class ChatSocket extends EventTarget {
   }
 
   /**
-   * Records a stored message id learnt elsewhere (history, acks). Ids only grow, so the
-   * highest one is a safe `since`, even before any live message has arrived.
+   * The first `since`, before any frame has arrived: the newest id of a snapshot of every
+   * conversation (the conversation list), whose counts and previews cover what is older.
+   * Ignored once the cursor is set.
    */
-  noteId(id) {
-    if (Number.isInteger(id) && (this.lastId === null || id > this.lastId)) this.lastId = id;
+  startAfter(id) {
+    if (Number.isInteger(id) && this.lastId === null) this.lastId = id;
   }
 
   #url() {
-    const params = new URLSearchParams({ id: this.#userId, token: this.#token });
+    const params = new URLSearchParams({ id: this.#userId });
     if (this.lastId !== null) params.set('since', this.lastId); // first connect: live only
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     return `${scheme}://${location.host}/chat?${params}`;
@@ -98,6 +104,11 @@ export class ChatSocket extends EventTarget {
     clearInterval(this.#heartbeat);
     this.#emit('offline', { code, wasOpen });
     if (this.#stopped) return;
+    if (code === CLOSE_SESSION_ENDED || code === CLOSE_TOO_MANY_SOCKETS) {
+      this.#stopped = true; // reconnecting would only be closed again (or close another tab)
+      this.#emit('ended', { code });
+      return;
+    }
     if (code === CLOSE_TOO_SLOW) {
       this.#connect(); // we fell behind; `since` replays the rest, no need to wait
       return;
@@ -123,7 +134,7 @@ export class ChatSocket extends EventTarget {
     else if ((frame.cmd === Cmd.SINGLE || frame.cmd === Cmd.GROUP) && Number.isInteger(frame.id)) {
       if (this.#seen.has(frame.id)) return; // replayed after a reconnect: already shown
       this.#remember(frame.id);
-      this.noteId(frame.id);
+      if (this.lastId === null || frame.id > this.lastId) this.lastId = frame.id;
       this.#emit('message', frame);
     }
   }

@@ -118,6 +118,20 @@ export class MessageStore {
     return null;
   }
 
+  /**
+   * Forgets conversation `key`'s stored messages with an id below `id` (not our unsent ones):
+   * they are cut off from the newer ones by a gap and come back through history.
+   */
+  dropBelow(key, id) {
+    const conv = this.conv(key);
+    conv.items = conv.items.filter((m) => {
+      if (m.id == null || m.id >= id) return true;
+      conv.byId.delete(m.id);
+      if (m.cmid && this.#mine.get(m.cmid) === m) this.#mine.delete(m.cmid);
+      return false;
+    });
+  }
+
   /** Our messages waiting for an ack, oldest first: resent after a reconnect. */
   pending() {
     return [...this.#mine.values()].filter((m) => m.state === 'pending').sort(byOrder);

@@ -1,6 +1,6 @@
 // POST /attach/upload with progress, one file at a time, behind the composer's progress bar.
 // XMLHttpRequest rather than fetch: fetch has no upload progress events.
-import { ApiError, session } from './api.js';
+import { ApiError, xsrfToken } from './api.js';
 import { byId } from './dom.js';
 
 const MIN_SHOWN_MS = 600; // a fast upload still shows its bar long enough to be seen
@@ -15,7 +15,7 @@ export function uploadFile(file, kind, onProgress) {
   const done = new Promise((resolve, reject) => {
     // The kind also goes in the query: the server picks the size limit before reading the body.
     xhr.open('POST', `/attach/upload?kind=${encodeURIComponent(kind)}`);
-    if (session.token) xhr.setRequestHeader('Authorization', `Bearer ${session.token}`);
+    xhr.setRequestHeader('X-XSRFToken', xsrfToken()); // the cookie authenticates the upload
     xhr.setRequestHeader('Accept', 'application/json');
     xhr.responseType = 'json';
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress?.(e.loaded / e.total);

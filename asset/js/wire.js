@@ -13,6 +13,10 @@ export const Media = Object.freeze({ TEXT: 1, VOICE: 3, IMAGE: 4, EMOJI: 6 });
 
 // Close code the server uses for a socket whose backlog grew too big: resume at once.
 export const CLOSE_TOO_SLOW = 1013;
+// Close codes after which reconnecting would not help: the session ended (logout, password
+// change, expiry) or this account has too many sockets open (the server closed the oldest).
+export const CLOSE_SESSION_ENDED = 4001;
+export const CLOSE_TOO_MANY_SOCKETS = 4008;
 
 export const MAX_TEXT = 4000; // characters, per PROTOCOL.md
 

@@ -5,10 +5,13 @@ cannot share a process with pytest-tornado's event loops."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
+import threading
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.serverproc import ServerProcess
@@ -110,6 +113,27 @@ class Person:
     def texts(self) -> list[str]:
         return self.page.locator("li.msg .msg__text").all_text_contents()
 
+    def token(self) -> str:
+        """The session token, from the HttpOnly cookie (the page itself cannot read it)."""
+        return next(c["value"] for c in self.context.cookies() if c["name"] == "chatd_token")
+
+    def user(self) -> dict:
+        """The public profile the page keeps."""
+        return orjson.loads(self.page.evaluate("() => localStorage.getItem('chatd_user')"))
+
+    def scroll_to_start(self, count: int) -> None:
+        """Scrolls the open conversation up, a page at a time, until `count` bubbles show."""
+        from playwright.sync_api import expect
+
+        messages = self.page.locator("li.msg")
+        for _ in range(count):
+            shown = messages.count()
+            if shown >= count:
+                return
+            self.page.locator("#message-pane").evaluate("pane => { pane.scrollTop = 0; }")
+            expect(messages).not_to_have_count(shown)  # the next older page arrived
+        expect(messages).to_have_count(count)
+
     def close(self) -> None:
         self.context.close()
 
@@ -139,3 +163,34 @@ def friends(people):
     bob.page.reload()
     bob.open_chat("Ann")
     return ann, bob
+
+
+def send_over_socket(base_url: str, token: str, dst: int, texts: list[str], prefix: str = "bulk") -> None:
+    """1:1 text messages straight over a WebSocket (as an API client would), each acked,
+    from a thread with its own event loop."""
+    from tornado.websocket import websocket_connect
+
+    errors: list[BaseException] = []
+
+    async def run() -> None:
+        ws = await websocket_connect(base_url.replace("http", "ws") + f"/chat?token={token}")
+        for i, text in enumerate(texts):
+            frame = {"cmd": 10, "dstid": dst, "media": 1, "content": text, "cmid": f"{prefix}-{i}"}
+            await ws.write_message(orjson.dumps(frame).decode())
+        acks = 0
+        while acks < len(texts):
+            message = await ws.read_message()
+            assert message is not None, "socket closed before every ack"
+            acks += orjson.loads(message)["cmd"] == 12
+        ws.close()
+
+    def main() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=main)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive() and not errors, errors

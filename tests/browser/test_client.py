@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
-import threading
 
-import orjson
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, PASSWORD, Person
+from tests.browser.conftest import ARTIFACTS, PASSWORD, Person, send_over_socket
 from tests.mediafiles import landscape, photo_with_exif
 
 
@@ -111,7 +108,7 @@ def test_voice_clip_from_the_microphone_arrives_with_its_duration_and_plays(frie
     voice.hover()
     ann.page.mouse.down()
     expect(ann.page.locator("#voice-recorder")).to_be_visible()
-    ann.page.wait_for_timeout(2200)
+    expect(ann.page.locator("#voice-timer")).to_have_text("0:02")  # hold for two seconds
     ann.page.mouse.up()
     clip = bob.page.locator('li.msg[data-media="3"]').last
     expect(clip).to_be_visible(timeout=20_000)
@@ -131,55 +128,26 @@ def test_escape_cancels_a_recording(friends):
     ann.page.locator('button[aria-label="Voice"]').hover()
     ann.page.mouse.down()
     expect(ann.page.locator("#voice-recorder")).to_be_visible()
-    ann.page.wait_for_timeout(800)
+    expect(ann.page.locator("#voice-timer")).to_have_text("0:01")  # long enough to be a clip
     ann.page.keyboard.press("Escape")
     ann.page.mouse.up()
     expect(ann.page.locator("#voice-recorder")).to_be_hidden()
-    bob.page.wait_for_timeout(1500)
+    # Nothing may reach Bob before a message sent after the cancel.
+    ann.send("sentinel")
+    expect(bob.page.locator("li.msg").last).to_contain_text("sentinel")
     assert bob.page.locator('li.msg[data-media="3"]').count() == 0
     no_errors(ann, bob)
 
 
-def _send_many(base_url: str, token: str, dst: int, count: int) -> None:
-    """Messages straight over a WebSocket, from a thread with its own event loop."""
-    from tornado.websocket import websocket_connect
-
-    async def run() -> None:
-        ws = await websocket_connect(base_url.replace("http", "ws") + f"/chat?token={token}")
-        for i in range(count):
-            await ws.write_message(orjson.dumps({"cmd": 10, "dstid": dst, "media": 1, "content": f"m{i}",
-                                                 "cmid": f"bulk-{i}"}).decode())  # fmt: skip
-        acks = 0
-        while acks < count:
-            frame = orjson.loads(await ws.read_message())
-            acks += frame["cmd"] == 12
-        ws.close()
-
-    thread = threading.Thread(target=lambda: asyncio.run(run()))
-    thread.start()
-    thread.join(60)
-
-
-def _session(person: Person) -> dict:
-    return orjson.loads(person.page.evaluate("() => localStorage.getItem('chatd_user')"))
-
-
 def test_scrollback_loads_150_messages_in_order_once(friends):
     ann, bob = friends
-    bob_user = _session(bob)
-    token = bob.page.evaluate("() => localStorage.getItem('chatd_token')")
-    _send_many(bob.base_url, token, _session(ann)["id"], 150)
+    send_over_socket(bob.base_url, bob.token(), ann.user()["id"], [f"m{i}" for i in range(150)])
     ann.page.reload()
     ann.open_chat("Bob")
-    messages = ann.page.locator("li.msg .msg__text")
-    expect(messages.last).to_have_text("m149")
-    for _ in range(20):  # scroll to the top until nothing older is left
-        if messages.count() >= 150:
-            break
-        ann.page.locator("#message-pane").evaluate("pane => { pane.scrollTop = 0; }")
-        ann.page.wait_for_timeout(300)
+    expect(ann.page.locator("li.msg .msg__text").last).to_have_text("m149")
+    ann.scroll_to_start(150)  # to the top until nothing older is left
     assert ann.texts() == [f"m{i}" for i in range(150)]
-    assert bob_user["nickname"] == "Bob"
+    assert bob.user()["nickname"] == "Bob"
     no_errors(ann, bob)
 
 
@@ -218,7 +186,7 @@ def test_screenshot_of_the_chat_page(friends, tmp_path):
     expect(ann.page.locator("li.msg img.msg__thumb").last).to_be_visible()
     ann.page.locator('button[aria-label="Voice"]').hover()
     ann.page.mouse.down()
-    ann.page.wait_for_timeout(1600)
+    expect(ann.page.locator("#voice-timer")).to_have_text("0:01")
     ann.page.mouse.up()
     expect(bob.page.locator('li.msg[data-media="3"] .msg__duration').last).to_be_visible()
     ann.page.click('button[aria-label="Emoji"]')
@@ -226,7 +194,11 @@ def test_screenshot_of_the_chat_page(friends, tmp_path):
     expect(bob.page.locator("li.msg img.msg__sticker").last).to_be_visible()
     expect(ann.page.locator("li.msg img.msg__sticker").last).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
-    ann.page.wait_for_timeout(300)
+    for page in (ann.page, bob.page):  # every picture in the chat decoded, every font in place
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#messages img')].every((i) => i.complete)"
+        )
+        page.evaluate("() => document.fonts.ready.then(() => true)")
     ann.page.screenshot(path=str(ARTIFACTS / "chat-desktop.png"))
     bob.page.screenshot(path=str(ARTIFACTS / "chat-phone.png"))
     assert (ARTIFACTS / "chat-desktop.png").stat().st_size > 10_000
@@ -245,9 +217,11 @@ def test_a_denied_or_missing_microphone_is_explained(friends):
         ann.open_chat("Bob")
         ann.page.locator('button[aria-label="Voice"]').hover()
         ann.page.mouse.down()
-        ann.page.wait_for_timeout(300)
-        ann.page.mouse.up()
         expect(ann.page.locator("#composer-notice")).to_contain_text(says)
+        ann.page.mouse.up()
         expect(ann.page.locator("#voice-recorder")).to_be_hidden()
+    # Nothing may reach Bob before a message sent after the failed attempts.
+    ann.send("sentinel")
+    expect(bob.page.locator("li.msg").last).to_contain_text("sentinel")
     assert bob.page.locator('li.msg[data-media="3"]').count() == 0
     no_errors(ann, bob)
