@@ -77,6 +77,13 @@ async def wait_for(condition, what: str, timeout: float = DEADLINE) -> None:
         await asyncio.sleep(0.05)
 
 
+def size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -250,7 +257,7 @@ async def test_uploads_past_the_per_user_and_total_caps_get_429_before_their_bod
     bob_held = await start_upload(base_url, bob.token, photo[:8192], declared_extra=1024 * 1024)
     status, env = await upload(http_client, base_url, bob.token, mediafiles.png_with_alpha())
     assert status == 429 and env["msg"], env  # three in progress in all
-    assert len(temp_files(settings.upload_dir)) == 3
+    await wait_for(lambda: len(temp_files(settings.upload_dir)) == 3, "three uploads in progress")
 
     # When one ends, its slot is free again.
     abort(held[0][1])
@@ -265,7 +272,12 @@ async def test_uploads_past_the_per_user_and_total_caps_get_429_before_their_bod
 # -- 10: an aborted upload's file is its own -----------------------------------------------
 
 
-@pytest.mark.parametrize("settings_overrides", [{"uploads_per_user": 100, "uploads_total": 100}])
+ROUNDS = 10
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"uploads_per_user": 100, "uploads_total": 100, "media_threads": 1}]
+)
 @pytest.mark.gen_test(timeout=120)
 async def test_uploads_aborted_mid_stream_never_touch_other_uploads(
     api, http_client, base_url, settings, settings_overrides
@@ -274,9 +286,11 @@ async def test_uploads_aborted_mid_stream_never_touch_other_uploads(
     closing their temp files) while others upload: every completed upload is stored
     exactly as sent and no temp file is left."""
     ann = await register(api, "Ann")
-    junk = noise_png(0, side=300)
 
-    async def vanish() -> None:
+    async def vanish(seed: int) -> None:
+        # Gone the moment its last byte is in its temp file: the server is then closing
+        # that file in the media pool (or about to).
+        junk = noise_png(seed, side=150 + seed % 50)
         body, content_type = multipart(junk)
         _reader, writer = await open_raw(base_url)
         writer.write(
@@ -284,6 +298,12 @@ async def test_uploads_aborted_mid_stream_never_touch_other_uploads(
             + body
         )
         await writer.drain()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DEADLINE
+        while loop.time() < deadline and not any(
+            size(p) == len(junk) for p in temp_files(settings.upload_dir)
+        ):
+            await asyncio.sleep(0.001)
         abort(writer)
 
     async def upload_and_check(seed: int) -> None:
@@ -295,10 +315,10 @@ async def test_uploads_aborted_mid_stream_never_touch_other_uploads(
         with Image.open(io.BytesIO(stored.body)) as got, Image.open(io.BytesIO(original)) as want:
             assert got.convert("RGB").tobytes() == want.convert("RGB").tobytes(), seed
 
-    for round_ in range(6):
+    for round_ in range(ROUNDS):
         jobs = []
         for i in range(8):
-            jobs.append(vanish())
+            jobs.append(vanish(round_ * 100 + i + 50))
             jobs.append(upload_and_check(round_ * 100 + i + 1))
         await asyncio.gather(*jobs)
     await wait_for(lambda: not temp_files(settings.upload_dir), "no temp file left")
@@ -311,8 +331,12 @@ async def test_uploads_aborted_mid_stream_never_touch_other_uploads(
 @pytest.mark.gen_test(timeout=30)
 async def test_a_corrupt_image_is_415_without_any_server_path(api, http_client, base_url, settings, kind):
     ann = await register(api, "Ann")
-    good = mediafiles.photo_with_exif(400, 300) if kind == "jpeg" else noise_png(1)
-    corrupt = good[:3000] + bytes(random.Random(2).randbytes(4000))  # a real header, then garbage
+    # A real start (so it is sniffed as an image) that Pillow cannot identify: its error
+    # text names the file it was reading.
+    if kind == "jpeg":
+        corrupt = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(5000)
+    else:
+        corrupt = noise_png(1)[:40] + random.Random(3).randbytes(4000)
     status, env = await upload(http_client, base_url, ann.token, corrupt)
     assert status == 415 and env["msg"], env
     for secret in (str(settings.upload_dir), str(settings.upload_dir.resolve()), ".tmp", "incoming-", "/tmp"):
