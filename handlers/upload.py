@@ -34,6 +34,7 @@ class UploadHandler(BaseHandler):
     _slot_of: int | None = None  # the user whose upload slot this request holds
     _stall_timer: object | None = None
     _last_bytes = 0.0
+    _processing = False
 
     async def prepare(self) -> None:
         await super().prepare()  # the token first: no body is read for a stranger
@@ -99,6 +100,7 @@ class UploadHandler(BaseHandler):
             return
         try:
             await self.receiver.finish()
+            self._processing = True  # do_upload owns the temp file and the slot from here
             answer = await uploads.do_upload(self.ctx, self.user_id, self.receiver)
         except ClientError as exc:
             await self._refuse(exc)
@@ -120,7 +122,10 @@ class UploadHandler(BaseHandler):
             self._slot_of = None
 
     def on_connection_close(self) -> None:
-        self._release()
+        # A client gone while its upload is processed keeps its slot until the work ends,
+        # so vanishing clients cannot queue more work than the caps allow.
+        if not self._processing:
+            self._release()
         super().on_connection_close()
 
     def on_finish(self) -> None:
