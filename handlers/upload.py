@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 from typing import Any
 
 import tornado.web
+from tornado.ioloop import IOLoop
+from tornado.iostream import StreamClosedError
 
 from handlers.base import BaseHandler
 from server import storage
 from server.errors import ClientError
+from server.httpserver import MULTIPART_SLACK
 from server.services import uploads
 
 log = logging.getLogger(__name__)
 
-MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
+# An absolute path in an error text (Pillow names the file it could not read): never shown.
+_ABSOLUTE_PATH = re.compile(r"""(?<![\w.:/])/(?:[^\s'"/]+/)+[^\s'",)]*""")
+
+
+def public_message(msg: str) -> str:
+    """A refusal's text without any server path in it."""
+    return _ABSOLUTE_PATH.sub("the file", msg)
 
 
 @tornado.web.stream_request_body
 class UploadHandler(BaseHandler):
     receiver: uploads.UploadReceiver | None = None
+    _slot_of: int | None = None  # the user whose upload slot this request holds
+    _stall_timer: object | None = None
+    _last_bytes = 0.0
+    _processing = False
 
     async def prepare(self) -> None:
         await super().prepare()  # the token first: no body is read for a stranger
@@ -28,45 +43,93 @@ class UploadHandler(BaseHandler):
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limit:
             raise ClientError(413, f"file is larger than {(limit - MULTIPART_SLACK) // (1024 * 1024)} MB")
+        self._slots.take(self.user_id)  # 429 before any body byte is read
+        self._slot_of = self.user_id
         # Past this Tornado drops the connection; we answer 413 before it gets there.
         self.request.connection.set_max_body_size(limit + 1)  # type: ignore[union-attr]
         self.receiver = uploads.UploadReceiver(
             self.ctx, self.request.headers.get("Content-Type", ""), declared
         )
+        self._last_bytes = IOLoop.current().time()
+        self._watch_stall()
+
+    @property
+    def _slots(self) -> uploads.UploadSlots:
+        slots: uploads.UploadSlots = self.application.settings["upload_slots"]
+        return slots
+
+    def _watch_stall(self) -> None:
+        # A client that declares a large body, sends part and goes quiet would hold its
+        # connection, slot and temp file until the whole-upload timeout; cut it sooner.
+        loop = IOLoop.current()
+        limit = self.ctx.settings.upload_stall_timeout
+        quiet = loop.time() - self._last_bytes
+        if quiet < limit:
+            self._stall_timer = loop.call_later(limit - quiet, self._watch_stall)
+            return
+        self._stall_timer = None
+        log.warning("upload by user %s stalled: nothing for %.0f s", self._slot_of, limit)
+        self._release()
+        if not self._finished:
+            self.send_error(408, reason_msg=f"the upload sent nothing for {limit:.0f} s")
 
     async def data_received(self, chunk: bytes) -> None:
         if self._finished or self.receiver is None:
             return
+        self._last_bytes = IOLoop.current().time()
         try:
             await self.receiver.feed(chunk)
         except ClientError as exc:
-            self._refuse(exc)
+            await self._refuse(exc)
+        self._last_bytes = IOLoop.current().time()  # time the server spent is not the client's
 
-    def _refuse(self, exc: ClientError) -> None:
+    async def _refuse(self, exc: ClientError) -> None:
         # Answer at once and drop the rest of the body; nothing of it is kept.
         if self.receiver is not None:
-            self.receiver.discard()
-        log.warning("upload by user %s refused: %d %s", getattr(self, "user_id", "?"), exc.status, exc.msg)
-        self.send_error(exc.status, reason_msg=exc.msg)
+            await self.receiver.close()
+        self._release()
+        if self._finished:
+            return
+        msg = public_message(exc.msg)
+        log.warning("upload by user %s refused: %d %s", getattr(self, "user_id", "?"), exc.status, msg)
+        self.send_error(exc.status, reason_msg=msg)
 
     async def post(self) -> None:
+        self._stop_watching()
         if self._finished or self.receiver is None:
             return
         try:
             await self.receiver.finish()
+            self._processing = True  # do_upload owns the temp file and the slot from here
+            answer = await uploads.do_upload(self.ctx, self.user_id, self.receiver)
         except ClientError as exc:
-            self._refuse(exc)
+            await self._refuse(exc)
             return
-        self.ok(await uploads.do_upload(self.ctx, self.user_id, self.receiver))
+        self.ok(answer)
 
-    def on_connection_close(self) -> None:
+    def _stop_watching(self) -> None:
+        if self._stall_timer is not None:
+            IOLoop.current().remove_timeout(self._stall_timer)
+            self._stall_timer = None
+
+    def _release(self) -> None:
+        """Give back the slot, stop the stall watch and drop the temp file (idempotent)."""
+        self._stop_watching()
         if self.receiver is not None:
             self.receiver.discard()
+        if self._slot_of is not None:
+            self._slots.give_back(self._slot_of)
+            self._slot_of = None
+
+    def on_connection_close(self) -> None:
+        # A client gone while its upload is processed keeps its slot until the work ends,
+        # so vanishing clients cannot queue more work than the caps allow.
+        if not self._processing:
+            self._release()
         super().on_connection_close()
 
     def on_finish(self) -> None:
-        if self.receiver is not None:
-            self.receiver.discard()
+        self._release()
 
 
 class UploadFileHandler(tornado.web.StaticFileHandler):
@@ -80,6 +143,54 @@ class UploadFileHandler(tornado.web.StaticFileHandler):
         ".webp": "image/webp",
         ".mp3": "audio/mpeg",
     }
+
+    CHUNK = 256 * 1024
+    _checked: str | None = None
+    _body_range: tuple[int | None, int | None] | None = None
+
+    async def get(self, path: str, include_body: bool = True) -> None:
+        # StaticFileHandler resolves, stats and reads the file on the IOLoop; a slow or busy
+        # disk would stall every socket. Here the path check and stat run in the media pool
+        # first, Tornado then does headers, ETag/304 and Range/206 from the cached stat, and
+        # the body is read in the pool chunk by chunk as the client takes it.
+        pools = self.application.settings["ctx"].pools
+        self._checked = await pools.media(self._check_path, path)
+        await super().get(path, include_body)
+        if self._body_range is not None and self.absolute_path is not None:
+            await self._send_body(pools, self.absolute_path, *self._body_range)
+
+    def _check_path(self, path: str) -> str | None:
+        """In the media pool: what StaticFileHandler.get would do first (404 if missing)."""
+        self.path = self.parse_url_path(path)
+        absolute = self.get_absolute_path(self.root, self.path)
+        return super().validate_absolute_path(self.root, absolute)
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        return self._checked  # done in the pool by _check_path, with its stat cached
+
+    def get_content(  # type: ignore[override]
+        self, abspath: str, start: int | None = None, end: int | None = None
+    ) -> list[bytes]:
+        self._body_range = (start, end)  # read by _send_body, off the IOLoop
+        return []
+
+    async def _send_body(self, pools: Any, path: str, start: int | None, end: int | None) -> None:
+        size = self.get_content_size()
+        offset = start or 0
+        stop = size if end is None else end
+        fd = await pools.media(os.open, path, os.O_RDONLY)
+        try:
+            while offset < stop:
+                chunk = await pools.media(os.pread, fd, min(self.CHUNK, stop - offset), offset)
+                if not chunk:
+                    break
+                offset += len(chunk)
+                self.write(chunk)
+                await self.flush()
+        except StreamClosedError:
+            return
+        finally:
+            await pools.media(os.close, fd)
 
     def parse_url_path(self, url_path: str) -> str:
         # Only names of the shape storage makes; never temp files, never anything else.

@@ -10,11 +10,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-import tornado.httpserver
-
 from models.db import DatabaseError
 from server import logredact, storage
 from server.app import make_app, make_ctx
+from server.httpserver import make_http_server
 from server.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("chatd")
@@ -47,7 +46,7 @@ async def serve(settings: Settings) -> None:
     except Exception as exc:  # noqa: BLE001 - any driver error (bad path, refused, no permission) is one line
         fail(f"database is not usable: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", 1)
     app = make_app(settings, ctx)
-    server = tornado.httpserver.HTTPServer(app, xheaders=True, max_body_size=64 * 1024 * 1024)
+    server = make_http_server(app, settings)
     try:
         server.listen(settings.port, settings.host)
     except OSError as exc:

@@ -18,6 +18,7 @@ from server.hub import Hub
 from server.mediajobs import MediaJobs
 from server.pools import Pools
 from server.services import messages as message_service
+from server.services.uploads import UploadSlots
 from server.settings import ROOT, Settings
 from server.writer import MessageWriter
 
@@ -123,6 +124,7 @@ def make_app(settings: Settings, ctx: Ctx | None = None) -> tornado.web.Applicat
     return tornado.web.Application(
         routes(settings),
         ctx=ctx,
+        upload_slots=UploadSlots(settings.uploads_per_user, settings.uploads_total),
         debug=settings.debug,
         autoreload=False,
         template_path=str(ROOT / "view"),

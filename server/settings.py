@@ -223,6 +223,22 @@ class Settings:
     db_queue_max: int = _opt(
         500, _int(1, 1_000_000), "database jobs waiting or running before HTTP requests get 503"
     )
+    # http: request size limits, timeouts and upload caps (hostile clients must not hold memory or disk)
+    max_body_bytes: int = _opt(
+        64 * 1024, _int(1024, 16 * 1024 * 1024), "largest request body on every route but uploads, in bytes"
+    )
+    idle_timeout: float = _opt(
+        30.0, _float(1, 3600), "seconds a connection may wait for a request's headers before it is closed"
+    )
+    body_timeout: float = _opt(30.0, _float(1, 3600), "seconds a request body (not an upload) may take")
+    upload_timeout: float = _opt(600.0, _float(1, 86400), "seconds a whole upload body may take")
+    upload_stall_timeout: float = _opt(
+        30.0, _float(0.1, 3600), "seconds an upload may send nothing before it is dropped"
+    )
+    uploads_per_user: int = _opt(
+        4, _int(1, 1000), "uploads one user may have in progress at once (429 past it)"
+    )
+    uploads_total: int = _opt(32, _int(1, 100_000), "uploads in progress at once in all (429 past it)")
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> Settings:

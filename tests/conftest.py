@@ -15,6 +15,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from server.app import make_app
+from server.httpserver import make_http_server
 from server.settings import Settings
 
 TIMEOUT = 5.0
@@ -50,6 +51,16 @@ def app(settings, io_loop):
     application = make_app(settings)
     yield application
     io_loop.run_sync(application.settings["ctx"].close, timeout=10)
+
+
+@pytest.fixture
+def http_server(app, settings, io_loop, _unused_port):
+    """pytest-tornado's server, built as production builds it (body limits, timeouts)."""
+    server = make_http_server(app, settings)
+    server.add_socket(_unused_port[0])
+    yield server
+    server.stop()
+    io_loop.run_sync(server.close_all_connections, timeout=10)
 
 
 @pytest.fixture

@@ -79,7 +79,8 @@ async def test_missing_foreign_or_wrong_kind_uploads_are_refused(api, http_clien
 async def test_chat_goes_on_while_voice_clips_transcode(api, http_client, base_url, tmp_path, ctx):
     ann, bob, a, b = await pair(api, base_url)
     clip = mediafiles.audio("ogg", 25.0, tmp_path)
-    uploads = [asyncio.ensure_future(upload(http_client, base_url, ann.token, clip)) for _ in range(6)]
+    # Four: the most one user may have in progress at once (uploads_per_user).
+    uploads = [asyncio.ensure_future(upload(http_client, base_url, ann.token, clip)) for _ in range(4)]
     await wait_until(lambda: ctx.pools.media_jobs >= 3, what="the media workers busy with them")
     assert not all(u.done() for u in uploads)
     # A protocol-level ping answered by the server's IOLoop...

@@ -3,9 +3,11 @@ from its bytes, process it in the media pool, store it, and record it."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,6 +39,34 @@ def limit_for(ctx: Ctx, kind: str | None) -> int:
     return max(settings.image_max_bytes, settings.voice_max_bytes)
 
 
+class UploadSlots:
+    """Uploads in progress, per user and in all. Each holds a connection and a temp file
+    until its body is in; past a cap the next one is refused (429) before its body is read."""
+
+    def __init__(self, per_user: int, total: int) -> None:
+        self.per_user = per_user
+        self.total = total
+        self.in_progress = 0
+        self.by_user: dict[int, int] = {}
+
+    def take(self, user_id: int) -> None:
+        """Count one more upload for user_id; ClientError(429) past either cap."""
+        if self.by_user.get(user_id, 0) >= self.per_user:
+            raise ClientError(429, f"you have {self.per_user} uploads in progress; wait for one to finish")
+        if self.in_progress >= self.total:
+            raise ClientError(429, "the server is busy with other uploads; try again in a moment")
+        self.by_user[user_id] = self.by_user.get(user_id, 0) + 1
+        self.in_progress += 1
+
+    def give_back(self, user_id: int) -> None:
+        left = self.by_user.get(user_id, 0) - 1
+        if left > 0:
+            self.by_user[user_id] = left
+        else:
+            self.by_user.pop(user_id, None)
+        self.in_progress -= 1
+
+
 class UploadReceiver:
     """Takes a request body chunk by chunk: multipart (`file` plus an optional `kind`
     field) or the raw file as the whole body. File bytes go to a temp file via the media
@@ -59,6 +89,8 @@ class UploadReceiver:
         self._fields: dict[str, bytes] = {}
         self._parser: MultipartParser | None = None
         self._discarded = False
+        self._busy = False  # a job on the temp file is running in the media pool
+        self._cleanup: asyncio.Future[None] | None = None
         mimetype, options = parse_options_header(content_type.encode("latin-1", "replace"))
         if mimetype == b"multipart/form-data":
             boundary = options.get(b"boundary")
@@ -134,6 +166,10 @@ class UploadReceiver:
         self._pending += data
 
     # -- driven by the handler -------------------------------------------------------
+    # The temp file has one owner: every operation on it (create, write, close, unlink) is
+    # a job of this receiver in the media pool, one at a time, and discard() only marks it.
+    # Closing the fd on the IOLoop while a write was queued let the number be reused, and
+    # another upload's file received this one's bytes.
     async def feed(self, chunk: bytes) -> None:
         """One body chunk. ClientError(413/415/400) as soon as the upload is refused."""
         try:
@@ -149,16 +185,42 @@ class UploadReceiver:
             await self._sniff()
         await self._flush()
 
-    async def _flush(self) -> None:
-        if not self._pending:
-            return
-        if self.path is None:
-            self.fd, self.path = await self.ctx.pools.media(storage.temp_file, self.ctx.settings.upload_dir)
-            if self._discarded:  # the client went away while the file was being made
-                self.discard()
-                raise ClientError(400, "upload abandoned")
+    async def _flush(self, close: bool = False) -> None:
         data, self._pending = bytes(self._pending), bytearray()
-        await self.ctx.pools.media(os.write, self.fd, data)
+        if data or close:
+            await self._file_job(self._write, data, close)
+
+    async def _file_job(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._discarded:
+            raise ClientError(400, "upload abandoned")
+        self._busy = True
+        try:
+            await self.ctx.pools.media(fn, *args)
+        finally:
+            self._busy = False
+            if self._discarded:  # discard() came while the job ran: clean up after it
+                self._clean_up()
+        if self._discarded:
+            raise ClientError(400, "upload abandoned")
+
+    def _write(self, data: bytes, close: bool) -> None:
+        """In the media pool: make the temp file if needed, append, optionally close."""
+        if self.path is None:
+            self.fd, self.path = storage.temp_file(self.ctx.settings.upload_dir)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        if close:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+    def _remove(self) -> None:
+        """In the media pool: close (if open) and delete the temp file."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
     async def _sniff(self) -> None:
         self.kind, self.mime = await self.ctx.pools.media(media.sniff, bytes(self._head))
@@ -186,18 +248,32 @@ class UploadReceiver:
         declared = self._fields.get("kind", b"").decode("utf-8", "replace") or None
         if declared is not None and declared != self.kind:  # a kind field after the file
             raise ClientError(415 if declared in KINDS else 400, f"this file is not of kind {declared}")
-        await self._flush()
-        await self.ctx.pools.media(os.close, self.fd)
-        self.fd = -1
+        await self._flush(close=True)
 
     def discard(self) -> None:
-        """Forget the upload: close and delete the temp file (safe to call twice)."""
+        """Forget the upload: its temp file is closed and deleted by the media pool, after
+        any job on it still running (safe to call twice, from any IOLoop callback)."""
         self._discarded = True
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+        if not self._busy:
+            self._clean_up()
+
+    async def close(self) -> None:
+        """discard(), and return once the temp file is gone (call it when no job runs)."""
+        self.discard()
+        if self._cleanup is not None:
+            await asyncio.shield(self._cleanup)
+
+    def _clean_up(self) -> None:
+        if self._cleanup is None and (self.path is not None or self.fd >= 0):
+            self._cleanup = asyncio.ensure_future(self._remove_in_pool())
+
+    async def _remove_in_pool(self) -> None:
+        try:
+            await self.ctx.pools.media(self._remove)
+        except ClientError:  # the pool is closed (shutdown): start-up sweeps what is left
+            log.info("temp file %s left for the start-up sweep", self.path)
+        except OSError:
+            log.exception("could not remove temp file %s", self.path)
 
 
 def _decode(settings: Settings, kind: str, mime: str, path: Path) -> media.ImageOut | media.VoiceOut:
@@ -264,7 +340,7 @@ async def do_upload(ctx: Ctx, user_id: int, receiver: UploadReceiver) -> dict[st
             _decode, ctx.settings, receiver.kind, receiver.mime, receiver.path, owner=user_id
         )
     finally:
-        receiver.discard()
+        await receiver.close()
     row = await ctx.pools.media(_store, ctx.settings.upload_dir, user_id, receiver.kind, out)
     try:
         # Not shed: the work is done and the files are written; refusing now would waste it.
