@@ -41,7 +41,7 @@ class UploadHandler(BaseHandler):
         declared = self.get_query_argument("kind", None)
         limit = uploads.limit_for(self.ctx, declared) + MULTIPART_SLACK
         length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > limit:
+        if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
             raise ClientError(413, f"file is larger than {(limit - MULTIPART_SLACK) // (1024 * 1024)} MB")
         self._slots.take(self.user_id)  # 429 before any body byte is read
         self._slot_of = self.user_id

@@ -77,7 +77,7 @@ class _LimitedRequest(httputil.HTTPMessageDelegate):
     ) -> Awaitable[None] | None:
         assert isinstance(start_line, httputil.RequestStartLine)
         declared_raw = headers.get("Content-Length", "").strip()
-        declared = int(declared_raw) if declared_raw.isdigit() else 0
+        declared = int(declared_raw) if declared_raw.isascii() and declared_raw.isdigit() else 0
         path = start_line.path.split("?", 1)[0]
         if path in STREAMING_PATHS and isinstance(self.conn, HTTP1Connection):
             # The upload handler answers an oversized one itself (after the token, with the

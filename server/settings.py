@@ -171,8 +171,10 @@ class Settings:
     voice_max_seconds: float = _opt(120.0, _float(1, 3600), "longest voice clip, in seconds")
     voice_bitrate: str = _opt("64k", _bitrate, "MP3 bitrate voice clips are stored at (mono)")
     media_threads: int = _opt(2, _int(1, 64), "threads for image and voice work (apart from the database's)")
-    ffmpeg_timeout: float = _opt(60.0, _float(1, 3600), "seconds one ffmpeg run may take before it is killed")
-    # auth hardening: hashing queue, login/registration limits, socket token checks
+    ffmpeg_timeout: float = _opt(
+        20.0, _float(1, 3600), "seconds decoding a voice clip may take (the whole job: media_job_timeout)"
+    )
+    # accounts: hashing queue, login and registration limits, open sockets' tokens
     hash_queue: int = _opt(16, _int(1, 10000), "password hashes queued or running before logins get 503")
     login_address_attempts: int = _opt(
         30, _int(1, 100_000), "failed logins from one address (any accounts) per 10 minutes before 429"
@@ -210,7 +212,7 @@ class Settings:
     media_stop_grace: float = _opt(
         2.0, _float(0, 10), "seconds running media jobs get on shutdown before their workers are killed"
     )
-    # message path: socket caps and back-pressure
+    # message path: socket cap and push-back
     sockets_per_user: int = _opt(
         20, _int(1, 10_000), "open WebSockets per user; past it the oldest is closed with 4008"
     )
@@ -223,7 +225,7 @@ class Settings:
     db_queue_max: int = _opt(
         500, _int(1, 1_000_000), "database jobs waiting or running before HTTP requests get 503"
     )
-    # http: request size limits, timeouts and upload caps (hostile clients must not hold memory or disk)
+    # http: request sizes, timeouts and upload caps (no client may hold memory or disk)
     max_body_bytes: int = _opt(
         64 * 1024, _int(1024, 16 * 1024 * 1024), "largest request body on every route but uploads, in bytes"
     )
