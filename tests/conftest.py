@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,30 @@ def pytest_configure(config):
     # test; a hang still fails. This bounds time only: it asserts nothing about speed.
     if config.pluginmanager.has_plugin("tornado") and config.getoption("async_test_timeout") == 5:
         config.option.async_test_timeout = 30.0
+
+
+@contextlib.contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new PostgreSQL database on the local server (its URL), dropped afterwards."""
+    import psycopg2
+
+    name = "chatd_test_" + uuid.uuid4().hex[:10]
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

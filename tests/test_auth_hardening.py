@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import uuid
 from typing import Any
 
 import orjson
@@ -17,7 +16,7 @@ from tornado.websocket import websocket_connect
 
 from models.users import Token, token_digest
 from server.settings import Settings
-from tests.conftest import Api, connect, register
+from tests.conftest import Api, connect, fresh_pg_database, register
 from tests.serverproc import ServerProcess
 
 CLOSE_TOKEN_REVOKED = 4001
@@ -304,17 +303,8 @@ def store_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/chatd.db"
         return
-    import psycopg2
-
-    name = "chatd_auth_" + uuid.uuid4().hex[:10]
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
+    with fresh_pg_database() as url:
+        yield url
 
 
 class TestInputTheStoreCannotTake:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,22 +17,6 @@ from tests.serverproc import ROOT, ServerProcess
 from tests.test_uploads import upload
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def pg_database():
-    """A fresh PostgreSQL database on the local server, dropped afterwards."""
-    import psycopg2
-
-    name = "chatd_e2e_" + uuid.uuid4().hex[:10]
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from typing import Any
 
 import pytest
@@ -26,22 +25,6 @@ FAST = {"send_rate": 100_000.0, "send_burst": 100_000}
 both_databases = pytest.mark.parametrize(
     "db_kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-
-
-@pytest.fixture
-def pg_database():
-    """A fresh PostgreSQL database on the local server, dropped afterwards."""
-    import psycopg2
-
-    name = "chatd_msgpath_" + uuid.uuid4().hex[:10]
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
 
 
 @pytest.fixture
