@@ -10,8 +10,19 @@ import peewee
 from models.db import BaseModel, now_ms
 from models.users import PublicUser, User, public_row
 
-FRIEND = 1
-MEMBER = 2
+FRIEND = 1  # a friendship: one row each way
+MEMBER = 2  # (user, community): a membership, current while leftid == 0
+REQUEST = 3  # (requester, requested): a pending friend request
+BLOCK = 4  # (blocker, blocked)
+
+# Roles within a group (Contact.role on MEMBER rows).
+ROLE_MEMBER = 0
+ROLE_ADMIN = 1
+ROLE_OWNER = 2
+ROLE_NAMES = {ROLE_MEMBER: "member", ROLE_ADMIN: "admin", ROLE_OWNER: "owner"}
+
+HISTORY_JOINED = "joined"  # a new member sees the group's messages from their join on
+HISTORY_ALL = "all"  # a new member sees every earlier message too
 
 
 class Community(BaseModel):
@@ -19,8 +30,10 @@ class Community(BaseModel):
     owner_id = peewee.IntegerField(index=True)
     icon = peewee.CharField(max_length=512, default="")
     cate = peewee.IntegerField(default=0)
-    memo = peewee.CharField(max_length=512, default="")
+    memo = peewee.CharField(max_length=512, default="")  # the group's notice
     createat = peewee.BigIntegerField(default=now_ms)
+    is_open = peewee.BooleanField(default=False)  # anyone may join by id, no invite needed
+    history = peewee.CharField(max_length=8, default=HISTORY_JOINED)
 
 
 class Contact(BaseModel):
@@ -28,6 +41,11 @@ class Contact(BaseModel):
     dst_id = peewee.IntegerField()
     cate = peewee.IntegerField()
     createat = peewee.BigIntegerField(default=now_ms)
+    role = peewee.SmallIntegerField(default=ROLE_MEMBER)  # MEMBER rows only
+    # MEMBER rows: the ids of the join and leave system messages that bound what this
+    # member may read of the group (0: joined before system messages / still a member).
+    joinid = peewee.BigIntegerField(default=0)
+    leftid = peewee.BigIntegerField(default=0)
 
     class Meta:
         indexes = (
@@ -86,26 +104,34 @@ def find_community(community_id: int) -> Community | None:
 
 def insert_community(owner_id: int, name: str, icon: str, memo: str, cate: int) -> Community:
     community = Community.create(name=name, owner_id=owner_id, icon=icon, memo=memo, cate=cate)
-    insert_membership(owner_id, community.id)
+    insert_membership(owner_id, community.id, role=ROLE_OWNER)
     return community
 
 
+def _current_member(user_id: int) -> peewee.Expression:
+    """MEMBER rows of this user that are current (a row with leftid set is a past membership,
+    kept because it bounds what they may still read)."""
+    return (Contact.owner_id == user_id) & (Contact.cate == MEMBER) & (Contact.leftid == 0)
+
+
 def is_member(user_id: int, community_id: int) -> bool:
-    return (
-        Contact.select()
-        .where((Contact.owner_id == user_id) & (Contact.cate == MEMBER) & (Contact.dst_id == community_id))
-        .exists()
-    )
+    return Contact.select().where(_current_member(user_id) & (Contact.dst_id == community_id)).exists()
 
 
-def insert_membership(user_id: int, community_id: int) -> bool:
-    """Add a member; False when they already were one."""
+def insert_membership(user_id: int, community_id: int, role: int = ROLE_MEMBER, joinid: int = 0) -> bool:
+    """Make a user a current member (again); False when they already were one."""
     if is_member(user_id, community_id):
         return False
-    # on_conflict_ignore covers a concurrent join from another process.
-    Contact.insert(
-        owner_id=user_id, dst_id=community_id, cate=MEMBER, createat=now_ms()
-    ).on_conflict_ignore().execute()
+    row = {"owner_id": user_id, "dst_id": community_id, "cate": MEMBER, "createat": now_ms()}
+    # A past member's row is reused: one row per (user, group), the unique index's rule.
+    updated = (
+        Contact.update(role=role, joinid=joinid, leftid=0, createat=row["createat"])
+        .where((Contact.owner_id == user_id) & (Contact.cate == MEMBER) & (Contact.dst_id == community_id))
+        .execute()
+    )
+    if not updated:
+        # on_conflict_ignore covers a concurrent join from another process.
+        Contact.insert(**row, role=role, joinid=joinid).on_conflict_ignore().execute()
     return True
 
 
@@ -113,12 +139,12 @@ def list_communities(user_id: int) -> list[CommunityRow]:
     query = (
         Community.select()
         .join(Contact, on=(Contact.dst_id == Community.id))
-        .where((Contact.owner_id == user_id) & (Contact.cate == MEMBER))
+        .where(_current_member(user_id))
         .order_by(Community.id)
     )
     return [community_row(c) for c in query]
 
 
 def community_ids_of(user_id: int) -> set[int]:
-    query = Contact.select(Contact.dst_id).where((Contact.owner_id == user_id) & (Contact.cate == MEMBER))
+    query = Contact.select(Contact.dst_id).where(_current_member(user_id))
     return {row.dst_id for row in query}

@@ -98,11 +98,48 @@ def _read_models() -> list[type[BaseModel]]:
     return [reads.ReadMark]
 
 
+def _consent(db: peewee.Database) -> None:
+    """Version 4: friend requests, blocks, roles, invites, history bounds, admins. What
+    existed stays as it was: friendships stay accepted, members stay members, each group's
+    creator becomes its owner, and the first account becomes the server admin."""
+    from playhouse.migrate import SchemaMigrator
+    from playhouse.migrate import migrate as run
+
+    from models import contacts, invites, users
+
+    migrator = SchemaMigrator.from_database(db)
+    columns = [
+        ("user", "role", peewee.CharField(max_length=16, default="")),
+        ("user", "disabled", peewee.BooleanField(default=False)),
+        ("user", "findable", peewee.BooleanField(default=True)),
+        ("community", "is_open", peewee.BooleanField(default=False)),
+        ("community", "history", peewee.CharField(max_length=8, default=contacts.HISTORY_JOINED)),
+        ("contact", "role", peewee.SmallIntegerField(default=contacts.ROLE_MEMBER)),
+        ("contact", "joinid", peewee.BigIntegerField(default=0)),
+        ("contact", "leftid", peewee.BigIntegerField(default=0)),
+    ]
+    # A new database got these columns already (step 1 creates tables from today's models).
+    have = {table: {c.name for c in db.get_columns(table)} for table in ("user", "community", "contact")}
+    run(*(migrator.add_column(t, name, field) for t, name, field in columns if name not in have[t]))
+    db.create_tables([invites.Invite], safe=True)
+    Contact, Community = contacts.Contact, contacts.Community
+    owners = Community.select(Community.id).where(
+        (Community.id == Contact.dst_id) & (Community.owner_id == Contact.owner_id)
+    )
+    Contact.update(role=contacts.ROLE_OWNER).where(
+        (Contact.cate == contacts.MEMBER) & peewee.fn.EXISTS(owners)
+    ).execute()
+    first = users.User.select(peewee.fn.MIN(users.User.id)).scalar()
+    if first is not None:
+        users.User.update(role="admin").where(users.User.id == first).execute()
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
     lambda db: db.create_tables(_media_models(), safe=True),
     lambda db: db.create_tables(_read_models(), safe=True),
+    _consent,
 ]
 
 

@@ -19,6 +19,9 @@ class User(BaseModel):
     sex = peewee.CharField(max_length=1, default="U")
     memo = peewee.CharField(max_length=512, default="")
     createat = peewee.BigIntegerField(default=now_ms)
+    role = peewee.CharField(max_length=16, default="")  # "admin": a server admin
+    disabled = peewee.BooleanField(default=False)  # an admin turned the account off
+    findable = peewee.BooleanField(default=True)  # others may find this user by mobile
 
 
 class Token(BaseModel):

@@ -33,6 +33,24 @@ class Membership:
 
 
 @dataclass(frozen=True)
+class MembershipEnded:
+    """A user left or was removed from a group: their live sockets stop getting it at once.
+    Published after the leave/removal system message's Delivery, so they get that one."""
+
+    user_id: int
+    group_id: int
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A frame for every socket of some users that is not a stored message (cmd 15: a
+    friend request, a friendship made or ended). `payload` is encoded once."""
+
+    user_ids: tuple[int, ...]
+    payload: bytes
+
+
+@dataclass(frozen=True)
 class TokenRevoked:
     """Tokens stopped being valid (logout, password change, expiry): their sockets close at
     once. `digests` empty means every token of the user except `keep`."""
@@ -43,7 +61,7 @@ class TokenRevoked:
     reason: str = "logged out"
 
 
-Event = Delivery | Membership | TokenRevoked
+Event = Delivery | Membership | MembershipEnded | Notice | TokenRevoked
 Subscriber = Callable[[Event], None]
 
 

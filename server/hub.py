@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from server.bus import Delivery, Event, Membership, TokenRevoked
+from server.bus import Delivery, Event, Membership, MembershipEnded, Notice, TokenRevoked
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,34 @@ class Hub:
             node.groups.add(group_id)
             self.group_members.setdefault(group_id, set()).add(user_id)
 
+    def remove_group(self, user_id: int, group_id: int) -> None:
+        node = self.nodes.get(user_id)
+        if node is not None:
+            node.groups.discard(group_id)
+        members = self.group_members.get(group_id)
+        if members is not None:
+            members.discard(user_id)
+            if not members:
+                del self.group_members[group_id]
+
     def on_event(self, event: Event) -> None:
         if isinstance(event, Delivery):
             self.deliver(event)
         elif isinstance(event, Membership):
             self.add_groups(event.user_id, [event.group_id])
+        elif isinstance(event, MembershipEnded):
+            self.remove_group(event.user_id, event.group_id)
+        elif isinstance(event, Notice):
+            self.notify(event)
         elif isinstance(event, TokenRevoked):
             self.revoke(event)
+
+    def notify(self, notice: Notice) -> None:
+        for user_id in notice.user_ids:
+            node = self.nodes.get(user_id)
+            if node is not None:
+                for outlet in tuple(node.sockets.values()):
+                    outlet.push(0, notice.payload)
 
     def revoke(self, event: TokenRevoked) -> None:
         """Close the sockets opened with tokens that are no longer valid."""
