@@ -250,6 +250,7 @@ def start_chatd(tmp: Path, extra_args: list[str]) -> Server:
         # benchmark message with cmd 13; this measures the relay, not the limiter.
         "--send-rate", "100000",
         "--send-burst", "1000000",
+        "--registration", "open",  # the load generator registers its users directly
         *extra_args,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}

@@ -121,6 +121,12 @@ def _synchronous(raw: str) -> str:
     raise ValueError(f"{raw!r} is not full or normal")
 
 
+def _registration(raw: str) -> str:
+    if raw.strip().lower() in ("open", "invite", "closed"):
+        return raw.strip().lower()
+    raise ValueError(f"{raw!r} is not open, invite or closed")
+
+
 def _opt(default: Any, parse: Callable[[str], Any], help: str) -> Any:
     return field(default=default, metadata={"parse": parse, "help": help})
 
@@ -241,11 +247,24 @@ class Settings:
         4, _int(1, 1000), "uploads one user may have in progress at once (429 past it)"
     )
     uploads_total: int = _opt(32, _int(1, 100_000), "uploads in progress at once in all (429 past it)")
+    # consent: who may add whom, who may register
+    open_contacts: bool = _opt(
+        False,
+        _bool,
+        "add friends directly, both ways, without a request (the original's way; closed servers)",
+    )
+    registration: str = _opt(
+        "invite",
+        _registration,
+        "open: anyone; invite: a sign-up link (the first account needs none); closed: chatd adduser only",
+    )
+    find_rate: int = _opt(10, _int(1, 10_000), "lookups by mobile one user may make per minute")
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> Settings:
-        """Defaults suited to tests: the caller's database and upload dir, no config file."""
-        return dataclasses.replace(cls(), **overrides)
+        """Defaults suited to tests: the caller's database and upload dir, no config file,
+        open registration (tests of the other modes say so)."""
+        return dataclasses.replace(cls(), **{"registration": "open", **overrides})
 
     @property
     def is_sqlite(self) -> bool:

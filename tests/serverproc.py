@@ -43,6 +43,7 @@ class ServerProcess:
             "--database", self.database,
             "--upload-dir", str(self.data_dir / "upload"),
             "--send-rate", "100000", "--send-burst", "100000",
+            "--registration", "open",
             *self.extra,
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
