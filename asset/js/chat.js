@@ -1,10 +1,12 @@
 // Chat page entry: wires the session, sidebar, conversation view, composer and socket together.
 import { USER_KEY, postData, request, session, setUnauthorizedHandler } from './api.js';
 import { Composer } from './composer.js';
+import { wireConsent } from './consent.js';
 import { ConversationView } from './conversation.js';
 import { Sidebar } from './contacts.js';
 import { byId } from './dom.js';
 import { loadCatalog } from './emoji.js';
+import { loginUrl } from './links.js';
 import './media.js'; // registers the image, voice, emoji and sticker renderers
 import { Names } from './names.js';
 import { Outbox } from './outbox.js';
@@ -13,7 +15,7 @@ import { ChatSocket } from './socket.js';
 import { MessageStore, convKey, parseKey } from './store.js';
 import { CLOSE_SESSION_ENDED } from './wire.js';
 
-const LOGIN = '/login.html?next=/chat.html';
+const LOGIN = loginUrl(); // an invite or add-me link in the address comes back after sign-in
 const ENDED = `${LOGIN}&ended=1`; // the login page says the session ended
 const MOBILE = window.matchMedia('(max-width: 720px)');
 
@@ -26,8 +28,10 @@ if (!known || known.id == null) {
 } else {
   postData('/user/me').then(
     (me) => {
-      session.save(me);
-      start(me);
+      // /user/me has no mobile; keep the one from the login answer (the "Add me" card shows it).
+      const mobile = known.id === me.id ? known.mobile : undefined;
+      session.save({ mobile, ...me });
+      start({ mobile, ...me });
     },
     (err) => {
       if (err.status !== 401) start(known); // server unreachable: the socket keeps trying
@@ -109,6 +113,8 @@ function start(me) {
       return ok;
     });
 
+  const consent = wireConsent({ me, socket, sidebar, names, view, composer, reloadContacts, openConversation });
+
   // The open conversation counts as read only while someone can see it.
   const seeing = (key) => key === view.key && document.visibilityState === 'visible';
   const markSeen = () => view.key && reads.mark(view.key, store.newestId(view.key));
@@ -119,8 +125,10 @@ function start(me) {
     updateTitle();
     composer.enable();
     setSidebarOpen(false);
+    const loading = view.open(key, sidebar.titleOf(key));
+    consent.opened(); // the info button, or a locked composer if it is no longer ours
     composer.focus();
-    await view.open(key, sidebar.titleOf(key));
+    await loading;
     if (seeing(key)) markSeen();
   }
 
@@ -224,5 +232,6 @@ function start(me) {
     listLoaded = ok;
     if (ok) socket.startAfter(sidebar.newestId() ?? 0);
     socket.start();
+    consent.followLinks();
   });
 }

@@ -3,13 +3,14 @@
 import { Attachments } from './attach.js';
 import { byId } from './dom.js';
 import { EmojiPicker } from './emoji-picker.js';
-import { clearNotice } from './notice.js';
+import { clearNotice, showNotice } from './notice.js';
 import { VoiceRecorder } from './voice.js';
 import { Media } from './wire.js';
 
 export class Composer {
   #currentKey;
   #send;
+  #closed = false;
 
   /**
    * limits: the page's data-limits; currentKey(): the open conversation or null;
@@ -41,6 +42,17 @@ export class Composer {
   enable() {
     this.input.disabled = false;
     this.buttons.forEach((b) => (b.disabled = false));
+    if (this.#closed) clearNotice();
+    this.#closed = false;
+  }
+
+  /** The open conversation no longer takes messages from us: say why, lock the controls. */
+  disable(reason) {
+    this.picker.close(false);
+    this.input.disabled = true;
+    this.buttons.forEach((b) => (b.disabled = true));
+    showNotice(reason, 'error');
+    this.#closed = true;
   }
 
   focus() {

@@ -5,8 +5,10 @@ import { postData, postRows } from './api.js';
 import { byId, el, handleSubmit } from './dom.js';
 import { previewText } from './media.js';
 import { avatarHue } from './render.js';
+import { requestError } from './requests.js';
 import { convKey, parseKey } from './store.js';
-import { Cmd } from './wire.js';
+import { systemText } from './system.js';
+import { Cmd, Media } from './wire.js';
 
 function positiveId(text, what) {
   const id = Number(text);
@@ -87,6 +89,12 @@ export class Sidebar {
     }
     this.render();
     return ok;
+  }
+
+  /** The friend (public user) or the group (community row) behind a key, if listed. */
+  entryOf(key) {
+    const { cmd, dstid } = parseKey(key);
+    return (cmd === Cmd.GROUP ? this.#groups : this.#friends).get(dstid) ?? null;
   }
 
   knows(key) {
@@ -176,6 +184,7 @@ export class Sidebar {
 
   #preview(kind, last) {
     if (!last) return '';
+    if (last.media === Media.SYSTEM) return systemText(last, (id) => this.#names.get(id));
     const text = previewText(last);
     if (last.userid === this.#me) return `You: ${text}`;
     if (kind !== 'group') return text;
@@ -233,12 +242,9 @@ export class Sidebar {
       const byMobile = data.get('by') !== 'id';
       if (!value) throw new Error(byMobile ? 'Enter a mobile number.' : 'Enter a user id.');
       const body = byMobile ? { mobile: value } : { dstid: positiveId(value, 'user id') };
-      const friend = await postData('/contact/addfriend', body);
+      const answer = await this.requestFriend(body);
       byId('add-friend-input').value = '';
-      await this.load();
-      const id = friend?.id ?? body.dstid;
-      if (id) this.#onOpen(convKey(Cmd.SINGLE, id));
-      return `Added ${friend?.nickname ?? (id ? this.#names.get(id) : value)}.`;
+      return answer;
     });
     handleSubmit(byId('create-group-form'), byId('create-group-msg'), async (data) => {
       const name = String(data.get('name') ?? '').trim();
@@ -247,15 +253,37 @@ export class Sidebar {
       byId('create-group-input').value = '';
       await this.load();
       this.#onOpen(convKey(Cmd.GROUP, group.id));
-      return `Created “${group.name}”: others join with id ${group.id}.`;
+      return `Created “${group.name}”. Invite people from its info panel (ⓘ).`;
     });
     handleSubmit(byId('join-group-form'), byId('join-group-msg'), async (data) => {
-      const id = positiveId(String(data.get('dstid') ?? '').trim(), 'group id');
-      await postData('/contact/joincommunity', { dstid: id });
+      const text = String(data.get('dstid') ?? '').trim();
+      // An invite link (or its code), else the id of an open group.
+      const code = text.match(/(?:\/invite\/|[?&]join=)([0-9a-fA-F]{16,64})/)?.[1] ?? text.match(/^[0-9a-fA-F]{32}$/)?.[0];
+      const group = await postData('/contact/joincommunity', code ? { code } : { dstid: positiveId(text, 'group id') });
       byId('join-group-input').value = '';
       await this.load();
-      this.#onOpen(convKey(Cmd.GROUP, id));
-      return `Joined ${this.titleOf(convKey(Cmd.GROUP, id))}.`;
+      this.#onOpen(convKey(Cmd.GROUP, group.id));
+      return `Joined ${this.titleOf(convKey(Cmd.GROUP, group.id))}.`;
     });
+  }
+
+  /**
+   * Sends a friend request ({dstid} or {mobile}); the answer's words for the form. Already
+   * asked by them (or a server with direct adds): friends at once, and their chat opens.
+   */
+  async requestFriend(body) {
+    let answer;
+    try {
+      answer = await postData('/contact/addfriend', body);
+    } catch (err) {
+      throw new Error(requestError(err));
+    }
+    const user = answer?.user ?? {};
+    this.#names.learn([user]);
+    const name = user.nickname ?? 'them';
+    if (answer?.status !== 'friends') return `Request sent to ${name}.`;
+    await this.load();
+    this.#onOpen(convKey(Cmd.SINGLE, user.id));
+    return `You and ${name} are now friends.`;
   }
 }

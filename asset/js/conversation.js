@@ -4,6 +4,8 @@ import { postRows } from './api.js';
 import { byId } from './dom.js';
 import { renderBubble } from './render.js';
 import { parseKey } from './store.js';
+import { renderSystem, systemUserIds } from './system.js';
+import { Media } from './wire.js';
 
 const PAGE = 50;
 const STICK_PX = 80; // this close to the bottom counts as "reading the latest"
@@ -153,12 +155,26 @@ export class ConversationView {
   }
 
   #bubble(msg) {
+    if (msg.media === Media.SYSTEM) return this.#systemLine(msg);
     const mine = this.#store.isMine(msg);
     const name = this.#names.get(msg.userid);
     if (!this.#names.has(msg.userid)) {
       this.#names.resolve(msg.userid).then((n) => n && this.rename(msg.userid, n));
     }
     const li = renderBubble(msg, { mine, name }, this.#onRetry);
+    this.#drawn.set(li, signature(msg));
+    return li;
+  }
+
+  /** A system line; names not known yet are asked for, then the line is drawn again. */
+  #systemLine(msg) {
+    const unknown = systemUserIds(msg).filter((id) => !this.#names.has(id));
+    if (unknown.length) {
+      Promise.all(unknown.map((id) => this.#names.resolve(id))).then((got) => {
+        if (got.some(Boolean) && this.#bubbles.has(msg)) this.upsert(msg); // failures: keep the placeholder
+      });
+    }
+    const li = renderSystem(msg, (id) => this.#names.get(id));
     this.#drawn.set(li, signature(msg));
     return li;
   }

@@ -7,9 +7,11 @@ export const Cmd = Object.freeze({
   ACK: 12, // our message is stored
   REFUSED: 13, // our frame was refused; the socket stays open
   READ: 14, // a conversation was marked read on one of our devices: {dstcmd, dstid, readid, unread}
+  NOTICE: 15, // a contact or membership change: {type, user | userid | group | dstid}; never stored
 });
 
-export const Media = Object.freeze({ TEXT: 1, VOICE: 3, IMAGE: 4, EMOJI: 6 });
+// SYSTEM: a membership change stored in a group's stream (content: a JSON object).
+export const Media = Object.freeze({ TEXT: 1, VOICE: 3, IMAGE: 4, EMOJI: 6, SYSTEM: 10 });
 
 // Close code the server uses for a socket whose backlog grew too big: resume at once.
 export const CLOSE_TOO_SLOW = 1013;
