@@ -67,12 +67,15 @@ class Person:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", lambda d: (self.errors.append(f"dialog: {d.message}"), d.dismiss()))
         self.mobile = ""
+        self.nickname = ""
 
-    def register(self, mobile: str, nickname: str) -> None:
+    def register(self, mobile: str, nickname: str, start: str = "/chat.html") -> None:
+        """Opens `start` logged out, follows the sign-in page's link to register, and comes
+        back to the chat page (`start` may be an invite or add-me link)."""
         from playwright.sync_api import expect
 
         page = self.page
-        page.goto(self.base_url + "/chat.html")
+        page.goto(self.base_url + start)
         expect(page).to_have_url(re.compile(r"/login\.html"))  # not logged in: sent to log in
         page.click("#switch-link")
         expect(page).to_have_url(re.compile(r"/register\.html"))
@@ -83,6 +86,7 @@ class Person:
         expect(page).to_have_url(re.compile(r"/chat\.html$"))  # and back where they wanted to go
         expect(page.locator("#offline")).to_be_hidden()
         self.mobile = mobile
+        self.nickname = nickname
 
     def show_contacts(self) -> None:
         """On a phone the contacts slide over the chat; open them unless they are open."""
@@ -94,13 +98,31 @@ class Person:
             self.page.click("#sidebar-toggle")
         expect(self.page.locator("#friend-list")).to_be_visible()
 
-    def add_friend(self, mobile: str, nickname: str) -> None:
+    def request_friend(self, other: Person) -> None:
+        """Sends `other` a friend request by their mobile number."""
         from playwright.sync_api import expect
 
         self.show_contacts()
-        self.page.fill("#add-friend-input", mobile)
+        self.page.fill("#add-friend-input", other.mobile)
         self.page.click("#add-friend-btn")
-        expect(self.page.locator("#friend-list .contact", has_text=nickname)).to_be_visible()
+        expect(self.page.locator("#add-friend-msg")).to_have_text(f"Request sent to {other.nickname}.")
+
+    def accept_request(self, other: Person) -> None:
+        """Accepts `other`'s request from the Requests list (it arrives live)."""
+        from playwright.sync_api import expect
+
+        self.show_contacts()
+        self.page.get_by_role("button", name=f"Accept {other.nickname}").click()
+        expect(self.page.locator("#friend-list .contact", has_text=other.nickname)).to_be_visible()
+
+    def add_friend(self, other: Person) -> None:
+        """Friends with `other`: a request from here, accepted in their browser; the new
+        friend then shows in this list without a reload."""
+        from playwright.sync_api import expect
+
+        self.request_friend(other)
+        other.accept_request(self)
+        expect(self.page.locator("#friend-list .contact", has_text=other.nickname)).to_be_visible()
 
     def open_chat(self, name: str, group: bool = False) -> None:
         self.show_contacts()
@@ -158,7 +180,7 @@ def friends(people):
     ann, bob = people(), people(width=360, height=740)
     ann.register("30001", "Ann")
     bob.register("30002", "Bob")
-    ann.add_friend("30002", "Bob")
+    ann.add_friend(bob)
     ann.open_chat("Bob")
     bob.page.reload()
     bob.open_chat("Ann")

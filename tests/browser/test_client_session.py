@@ -127,7 +127,7 @@ def test_history_loaded_while_offline_does_not_skip_another_conversation(friends
     ann, bob = friends
     carol = people()
     carol.register("30012", "Carol")
-    ann.add_friend("30012", "Carol")
+    ann.add_friend(carol)
     cable = SocketCable(ann.page)
     ann.page.reload()
     ann.open_chat("Carol")
