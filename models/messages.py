@@ -6,8 +6,9 @@ from typing import TypedDict
 
 import peewee
 
-from models.contacts import MEMBER, Contact
+from models import groups as group_q
 from models.db import BaseModel, is_postgres
+from models.groups import Window
 
 # Wire numbers, named once.
 CMD_HEARTBEAT = 0
@@ -130,12 +131,29 @@ def find_by_cmids(user_id: int, cmids: list[str]) -> dict[str, MessageRow]:
 
 
 def _visible_to(user_id: int) -> peewee.Expression:
-    groups = Contact.select(Contact.dst_id).where((Contact.owner_id == user_id) & (Contact.cate == MEMBER))
-    return (
-        ((Message.cmd == CMD_SINGLE) & (Message.dst_id == user_id))
-        | (Message.user_id == user_id)
-        | ((Message.cmd == CMD_GROUP) & (Message.dst_id.in_(groups)))
-    )
+    """1:1 messages to or from the user, and of each group they are or were in, the part
+    of its stream between their join and their leave (one clause per bounded window)."""
+    where = ((Message.cmd == CMD_SINGLE) & (Message.dst_id == user_id)) | (Message.user_id == user_id)
+    whole: list[int] = []
+    for w in group_q.windows_of(user_id):
+        bound = group_q.bounds(Message.id, w)
+        if bound is None:
+            whole.append(w.group_id)
+        else:
+            where |= (Message.cmd == CMD_GROUP) & (Message.dst_id == w.group_id) & bound
+    if whole:
+        where |= (Message.cmd == CMD_GROUP) & Message.dst_id.in_(whole)
+    return where
+
+
+def _group_where(user_id: int, dst_id: int, win: Window | None) -> peewee.Expression:
+    """A group's messages the user may read (none if they never were a member)."""
+    win = win or group_q.window(user_id, dst_id)
+    if win is None:
+        return Message.id < 0
+    bound = group_q.bounds(Message.id, win)
+    where = (Message.cmd == CMD_GROUP) & (Message.dst_id == dst_id)
+    return where if bound is None else where & bound
 
 
 def list_since(user_id: int, since_id: int, limit: int) -> list[MessageRow]:
@@ -150,33 +168,34 @@ def list_since(user_id: int, since_id: int, limit: int) -> list[MessageRow]:
 
 
 def list_conversation(
-    user_id: int, cmd: int, dst_id: int, before_id: int | None, limit: int
+    user_id: int, cmd: int, dst_id: int, before_id: int | None, limit: int, win: Window | None = None
 ) -> list[MessageRow]:
-    """One conversation's messages, newest first, optionally older than before_id."""
+    """One conversation's messages, newest first, optionally older than before_id; of a
+    group, only those in the user's window (`win`, looked up when not given)."""
     if cmd == CMD_SINGLE:
         where = (Message.cmd == CMD_SINGLE) & (
             ((Message.user_id == user_id) & (Message.dst_id == dst_id))
             | ((Message.user_id == dst_id) & (Message.dst_id == user_id))
         )
     else:
-        where = (Message.cmd == CMD_GROUP) & (Message.dst_id == dst_id)
+        where = _group_where(user_id, dst_id, win)
     if before_id is not None:
         where &= Message.id < before_id
     query = Message.select().where(where).order_by(Message.id.desc()).limit(limit)
     return [message_row(m) for m in query]
 
 
-def last_in_conversation(user_id: int, cmd: int, dst_id: int) -> MessageRow | None:
-    rows = list_conversation(user_id, cmd, dst_id, None, 1)
+def last_in_conversation(user_id: int, cmd: int, dst_id: int, win: Window | None = None) -> MessageRow | None:
+    rows = list_conversation(user_id, cmd, dst_id, None, 1, win)
     return rows[0] if rows else None
 
 
-def count_unread(user_id: int, cmd: int, dst_id: int, after_id: int) -> int:
+def count_unread(user_id: int, cmd: int, dst_id: int, after_id: int, win: Window | None = None) -> int:
     """Messages from others in a conversation with an id above after_id."""
     if cmd == CMD_SINGLE:
         where = (Message.cmd == CMD_SINGLE) & (Message.user_id == dst_id) & (Message.dst_id == user_id)
     else:
-        where = (Message.cmd == CMD_GROUP) & (Message.dst_id == dst_id) & (Message.user_id != user_id)
+        where = _group_where(user_id, dst_id, win) & (Message.user_id != user_id)
     return Message.select().where(where & (Message.id > after_id)).count()
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import tornado.web
 
-from handlers import contacts, emoji, messages, pages, socket, upload, users
+from handlers import contacts, emoji, groups, messages, pages, socket, upload, users
 from handlers.base import BaseHandler, redact_tokens
 from models import db
 from server.bus import InProcessBus
@@ -107,9 +107,19 @@ def routes(settings: Settings) -> list[Any]:
         (r"/user/me", users.MeHandler),
         (r"/contact/addfriend", contacts.AddFriendHandler),
         (r"/contact/loadfriend", contacts.LoadFriendHandler),
-        (r"/contact/createcommunity", contacts.CreateCommunityHandler),
-        (r"/contact/joincommunity", contacts.JoinCommunityHandler),
-        (r"/contact/loadcommunity", contacts.LoadCommunityHandler),
+        # groups
+        (r"/contact/createcommunity", groups.CreateCommunityHandler),
+        (r"/contact/joincommunity", groups.JoinCommunityHandler),
+        (r"/contact/loadcommunity", groups.LoadCommunityHandler),
+        (r"/contact/invite", groups.InviteHandler),
+        (r"/contact/invites", groups.InvitesHandler),
+        (r"/contact/revokeinvite", groups.RevokeInviteHandler),
+        (r"/contact/members", groups.MembersHandler),
+        (r"/contact/leavecommunity", groups.LeaveCommunityHandler),
+        (r"/contact/kick", groups.KickHandler),
+        (r"/contact/updatecommunity", groups.UpdateCommunityHandler),
+        (r"/contact/setrole", groups.SetRoleHandler),
+        (r"/invite/([0-9a-fA-F]{32})", groups.InviteLinkHandler),
         (r"/message/history", messages.HistoryHandler),
         (r"/message/conversations", messages.ConversationsHandler),
         (r"/message/read", messages.MarkReadHandler),

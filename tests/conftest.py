@@ -259,3 +259,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             "browser tests (tests/browser) run in their own process: `make test` runs both, "
             "or `.venv/bin/python -m pytest tests/browser -p no:tornado`"
         )
+
+
+async def join_group(api: Api, owner: Account, member: Account, group_id: int) -> None:
+    """Let a member into a group the way a user does: the owner makes an invite, the
+    member joins with its code (a group id alone lets nobody into a closed group)."""
+    invite = await api.ok("/contact/invite", owner.token, dstid=group_id)
+    await api.ok("/contact/joincommunity", member.token, code=invite["code"])

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import register
+from tests.conftest import join_group, register
 
 PUBLIC_FIELDS = {"id", "nickname", "avatar", "sex", "memo"}
-COMMUNITY_FIELDS = {"id", "name", "ownerid", "icon", "cate", "memo", "createat"}
+COMMUNITY_FIELDS = {"id", "name", "ownerid", "icon", "cate", "memo", "createat", "open", "history", "role"}
 
 
 def assert_error(status: int, envelope: dict[str, Any], expected: int) -> None:
@@ -125,6 +125,7 @@ async def test_createcommunity_is_owned_by_the_token_user_who_is_a_member(api):
     group = envelope["data"]
     assert set(group) == COMMUNITY_FIELDS
     assert group["ownerid"] == ann.id and group["name"] == "Hikers"
+    assert (group["role"], group["open"], group["history"]) == ("owner", False, "joined")
     assert (group["icon"], group["memo"], group["cate"]) == ("/asset/i.png", "weekends", 2)
     assert isinstance(group["createat"], int) and group["createat"] > 1_600_000_000_000
     rows = await rows_of(api, "/contact/loadcommunity", ann.token)
@@ -153,21 +154,23 @@ async def test_createcommunity_without_name_is_400(api):
 async def test_joincommunity_is_idempotent(api):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
     group = await api.ok("/contact/createcommunity", ann.token, name="Hikers")
+    invite = await api.ok("/contact/invite", ann.token, dstid=group["id"])
     for _ in range(2):
-        data = await api.ok("/contact/joincommunity", bob.token, dstid=group["id"])
-        assert data == group
+        data = await api.ok("/contact/joincommunity", bob.token, code=invite["code"])
+        assert data == {**group, "role": "member"}
     rows = await rows_of(api, "/contact/loadcommunity", bob.token)
-    assert rows == [group]  # once, not twice
+    assert rows == [{**group, "role": "member"}]  # once, not twice
     # The owner joining their own group again changes nothing either.
-    await api.ok("/contact/joincommunity", ann.token, dstid=group["id"])
+    assert (await api.ok("/contact/joincommunity", ann.token, dstid=group["id"]))["role"] == "owner"
     assert await community_ids(api, ann.token) == [group["id"]]
 
 
 @pytest.mark.gen_test
-async def test_joincommunity_unknown_is_404_and_missing_dstid_400(api):
+async def test_joincommunity_unknown_is_403_and_missing_dstid_400(api):
     ann = await register(api, "Ann")
+    # A missing group answers like a closed one: it needs an invite.
     status, envelope = await api.call("/contact/joincommunity", ann.token, dstid=999)
-    assert_error(status, envelope, 404)
+    assert_error(status, envelope, 403)
     status, envelope = await api.call("/contact/joincommunity", ann.token)
     assert_error(status, envelope, 400)
     assert await community_ids(api, ann.token) == []
@@ -177,7 +180,8 @@ async def test_joincommunity_unknown_is_404_and_missing_dstid_400(api):
 async def test_joincommunity_acts_as_the_token_user(api):
     ann, bob, eve = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Eve")
     group = await api.ok("/contact/createcommunity", ann.token, name="Hikers")
-    await api.ok("/contact/joincommunity", eve.token, dstid=group["id"], userid=bob.id)
+    invite = await api.ok("/contact/invite", ann.token, dstid=group["id"])
+    await api.ok("/contact/joincommunity", eve.token, code=invite["code"], userid=bob.id)
     assert await community_ids(api, eve.token) == [group["id"]]
     assert await community_ids(api, bob.token) == []
 
@@ -188,7 +192,7 @@ async def test_loadcommunity_lists_only_the_users_groups(api):
     hikers = await api.ok("/contact/createcommunity", ann.token, name="Hikers")
     cooks = await api.ok("/contact/createcommunity", bob.token, name="Cooks")
     chess = await api.ok("/contact/createcommunity", bob.token, name="Chess")
-    await api.ok("/contact/joincommunity", ann.token, dstid=chess["id"])
+    await join_group(api, bob, ann, chess["id"])
     assert await community_ids(api, ann.token) == sorted([hikers["id"], chess["id"]])
     assert await community_ids(api, bob.token) == sorted([cooks["id"], chess["id"]])
     _status, envelope = await api.call("/contact/loadcommunity", ann.token)

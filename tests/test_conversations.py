@@ -7,7 +7,7 @@ import pytest
 from models import messages as message_q
 from models.db import now_ms
 from models.messages import NewMessage
-from tests.conftest import connect, register
+from tests.conftest import connect, join_group, register
 
 
 async def say(ctx, sender: int, cmd: int, dst: int, text: str) -> int:
@@ -22,7 +22,7 @@ async def test_every_friend_and_group_with_last_message_and_unread_count(api, ct
     await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
     await api.ok("/contact/addfriend", ann.token, dstid=cat.id)
     club = await api.ok("/contact/createcommunity", bob.token, name="Club")
-    await api.ok("/contact/joincommunity", ann.token, dstid=club["id"])
+    await join_group(api, bob, ann, club["id"])
     await say(ctx, bob.id, 10, ann.id, "b1")
     await say(ctx, ann.id, 10, bob.id, "a1")  # Ann's own message is never unread for her
     b2 = await say(ctx, bob.id, 10, ann.id, "b2")

@@ -12,7 +12,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from tests import mediafiles
-from tests.conftest import Api, connect, register, wait_until
+from tests.conftest import Api, connect, join_group, register, wait_until
 from tests.serverproc import ROOT, ServerProcess
 from tests.test_uploads import upload
 
@@ -47,11 +47,13 @@ async def test_two_people_register_befriend_and_chat(server, papi):
     assert [m["content"] for m in history] == ["hi Ann", "hello Bob"]
     # Groups, and a reconnect with since= that replays what was missed.
     club = await papi.ok("/contact/createcommunity", ann.token, name="Club")
-    await papi.ok("/contact/joincommunity", bob.token, dstid=club["id"])
+    await join_group(papi, ann, bob, club["id"])
     b.close()
     await a.send(cmd=11, dstid=club["id"], media=1, content="while you were away")
     assert (await a.next_frame())["cmd"] == 12
     b = await connect(server.base_url, bob, since=got["id"])
+    joined = await b.next_message()  # the group's system line for Bob's join comes first
+    assert (joined["media"], joined["dstid"]) == (10, club["id"])
     assert (await b.next_message())["content"] == "while you were away"
     # Tokens never reach the log, though the WebSocket URL carries them.
     log_text = server.log_path.read_text()

@@ -10,7 +10,7 @@ import pytest
 from models import messages as message_q
 from models.db import now_ms
 from models.messages import MessageRow, NewMessage
-from tests.conftest import MESSAGE_FIELDS, register
+from tests.conftest import MESSAGE_FIELDS, join_group, register
 
 _cmids = itertools.count(1)
 
@@ -77,7 +77,7 @@ async def test_group_history_is_the_groups_messages_newest_first(api, ctx):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
     hikers = await api.ok("/contact/createcommunity", ann.token, name="Hikers")
     cooks = await api.ok("/contact/createcommunity", ann.token, name="Cooks")
-    await api.ok("/contact/joincommunity", bob.token, dstid=hikers["id"])
+    await join_group(api, ann, bob, hikers["id"])
     await insert(ctx, ann.id, 11, hikers["id"], "one")
     await insert(ctx, ann.id, 11, cooks["id"], "soup")  # another group
     await insert(ctx, bob.id, 11, hikers["id"], "two")
@@ -86,11 +86,12 @@ async def test_group_history_is_the_groups_messages_newest_first(api, ctx):
 
     for member in (ann, bob):
         rows = await history(api, member.token, cmd=11, dstid=hikers["id"])
-        assert [(r["content"], r["userid"]) for r in rows] == [
+        assert [(r["content"], r["userid"]) for r in rows[:3]] == [
             ("three", ann.id),
             ("two", bob.id),
             ("one", ann.id),
         ]
+        assert (rows[3]["media"], rows[3]["userid"], len(rows)) == (10, bob.id, 4)  # Bob's join line
         ids = [r["id"] for r in rows]
         assert ids == sorted(ids, reverse=True)
 
@@ -159,10 +160,12 @@ async def test_non_member_cannot_read_a_group_and_unknown_group_is_404(api, ctx)
     assert_error(status, envelope, 403)
     status, envelope = await api.call("/message/history", ann.token, cmd=11, dstid=group["id"] + 100)
     assert_error(status, envelope, 404)
-    # Once Eve joins she reads it.
-    await api.ok("/contact/joincommunity", eve.token, dstid=group["id"])
+    # Once Eve joins she reads the group from her join on (its history is "joined").
+    await join_group(api, ann, eve, group["id"])
+    await insert(ctx, ann.id, 11, group["id"], "welcome")
     rows = await history(api, eve.token, cmd=11, dstid=group["id"])
-    assert [r["content"] for r in rows] == ["members only"]
+    assert [(r["media"], r["userid"]) for r in rows] == [(1, ann.id), (10, eve.id)]
+    assert rows[0]["content"] == "welcome"
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from tests.conftest import MESSAGE_FIELDS, assert_next_is_sentinel, connect, register, wait_until
+from tests.conftest import MESSAGE_FIELDS, assert_next_is_sentinel, connect, join_group, register, wait_until
 
 
 async def friends(api, a, b):
@@ -133,7 +133,7 @@ async def test_duplicate_cmid_is_stored_and_delivered_once_and_acked_again(api, 
 async def test_group_reaches_members_and_senders_other_sockets_only(api, base_url):
     ann, bob, carol = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Carol")
     group = await api.ok("/contact/createcommunity", ann.token, name="Club")
-    await api.ok("/contact/joincommunity", bob.token, dstid=group["id"])
+    await join_group(api, ann, bob, group["id"])
     await friends(api, ann, carol)  # a friend, but not a member
     a1, a2 = await connect(base_url, ann), await connect(base_url, ann)
     b, c = await connect(base_url, bob), await connect(base_url, carol)
@@ -159,8 +159,10 @@ async def test_joining_a_group_updates_the_live_socket_at_once(api, base_url):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
     group = await api.ok("/contact/createcommunity", ann.token, name="Club")
     a, b = await connect(base_url, ann), await connect(base_url, bob)  # bob not a member yet
-    await api.ok("/contact/joincommunity", bob.token, dstid=group["id"])
+    await join_group(api, ann, bob, group["id"])
     await a.send(cmd=11, dstid=group["id"], media=1, content="welcome")
+    joined = await b.next_message()  # the group's line announcing Bob's join
+    assert (joined["media"], joined["userid"]) == (10, bob.id)
     assert (await b.next_message())["content"] == "welcome"
 
 

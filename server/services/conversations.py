@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypedDict
 
 from models import contacts as contact_q
+from models import groups as group_q
 from models import messages as message_q
 from models import reads as read_q
+from models.groups import Window
 from models.messages import CMD_GROUP, CMD_SINGLE, MessageRow
 from server.bus import Delivery
 from server.errors import ClientError
@@ -25,21 +27,30 @@ class ConversationRow(TypedDict):
     readid: int
 
 
-def _conversation(user_id: int, cmd: int, dst_id: int, read_id: int) -> ConversationRow:
+def _conversation(
+    user_id: int, cmd: int, dst_id: int, read_id: int, win: Window | None = None
+) -> ConversationRow:
     return ConversationRow(
         cmd=cmd,
         dstid=dst_id,
-        last=message_q.last_in_conversation(user_id, cmd, dst_id),
-        unread=message_q.count_unread(user_id, cmd, dst_id, read_id),
+        last=message_q.last_in_conversation(user_id, cmd, dst_id, win),
+        unread=message_q.count_unread(user_id, cmd, dst_id, read_id, win),
         readid=read_id,
     )
 
 
 def _list(user_id: int) -> list[ConversationRow]:
     marks = read_q.read_marks(user_id)
-    routes = [(CMD_SINGLE, f["id"]) for f in contact_q.list_friends(user_id)]
-    routes += [(CMD_GROUP, g) for g in sorted(contact_q.community_ids_of(user_id))]
-    rows = [_conversation(user_id, cmd, dst, marks.get((cmd, dst), 0)) for cmd, dst in routes]
+    rows = [
+        _conversation(user_id, CMD_SINGLE, f["id"], marks.get((CMD_SINGLE, f["id"]), 0))
+        for f in contact_q.list_friends(user_id)
+    ]
+    # Current groups only (leftid 0), each counted within the part of it the user may read.
+    windows = sorted((w for w in group_q.windows_of(user_id) if w.hi == 0), key=lambda w: w.group_id)
+    rows += [
+        _conversation(user_id, CMD_GROUP, w.group_id, marks.get((CMD_GROUP, w.group_id), 0), w)
+        for w in windows
+    ]
     # Newest activity first; conversations without messages keep their order at the end.
     return sorted(rows, key=lambda r: -(r["last"]["id"] if r["last"] else 0))
 

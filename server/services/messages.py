@@ -11,6 +11,7 @@ import orjson
 import peewee
 
 from models import contacts as contact_q
+from models import groups as group_q
 from models import media as media_q
 from models import messages as message_q
 from models.db import now_ms
@@ -325,7 +326,8 @@ def check_may_read(user_id: int, cmd: int, dst_id: int) -> None:
     if cmd == CMD_SINGLE:
         if not contact_q.are_friends(user_id, dst_id):
             raise ClientError(403, f"not a friend of user {dst_id}")
-    elif not contact_q.is_member(user_id, dst_id):
+    # A past member still reads the group up to their leave (list_conversation bounds it).
+    elif group_q.membership(user_id, dst_id) is None:
         if contact_q.find_community(dst_id) is None:
             raise ClientError(404, f"no group {dst_id}")
         raise ClientError(403, f"not a member of group {dst_id}")
