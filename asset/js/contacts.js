@@ -253,7 +253,7 @@ export class Sidebar {
       byId('create-group-input').value = '';
       await this.load();
       this.#onOpen(convKey(Cmd.GROUP, group.id));
-      return `Created “${group.name}”. Invite people from its info panel (ⓘ).`;
+      return `Created “${group.name}”. Invite people with the (i) button above the chat.`;
     });
     handleSubmit(byId('join-group-form'), byId('join-group-msg'), async (data) => {
       const text = String(data.get('dstid') ?? '').trim();
