@@ -27,6 +27,8 @@ def client_limits(ctx: Ctx) -> str:
             "image_max_bytes": settings.image_max_bytes,
             "voice_max_bytes": settings.voice_max_bytes,
             "voice_max_seconds": settings.voice_max_seconds,
+            # Whether the "Me" panel offers sign-up links (open: no need; closed: refused).
+            "registration": settings.registration,
         }
     ).decode()
 

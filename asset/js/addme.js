@@ -85,9 +85,11 @@ function signupInvite() {
 }
 
 /** Opens the panel; me: /user/me's answer (plus the mobile kept from login). */
-export async function openMePanel(me, { onChanged }) {
+export async function openMePanel(me, { onChanged, registration }) {
   const head = [card(me), findableSetting(me)];
   openPanel('me', `${me.nickname} (#${me.id})`, ...head, panelSection('Blocked', el('p', { class: 'hint', text: 'Loading…' })));
   const blocked = await blockedList(onChanged);
-  if (isPanelOpen('me')) refillPanel('me', ...head, blocked, signupInvite());
+  // Sign-up links: for anyone on an invite-only server, for server admins on any.
+  const invites = registration === 'invite' || me.role === 'admin' ? signupInvite() : null;
+  if (isPanelOpen('me')) refillPanel('me', ...head, blocked, invites);
 }

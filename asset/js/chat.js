@@ -113,7 +113,8 @@ function start(me) {
       return ok;
     });
 
-  const consent = wireConsent({ me, socket, sidebar, names, view, composer, reloadContacts, openConversation });
+  const consent = wireConsent({ me, socket, sidebar, names, view, composer, reloadContacts, openConversation,
+    registration: pageLimits().registration });
 
   // The open conversation counts as read only while someone can see it.
   const seeing = (key) => key === view.key && document.visibilityState === 'visible';

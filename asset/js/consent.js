@@ -17,9 +17,10 @@ const ENDED = {
 
 /**
  * Wires it all to the page. reloadContacts(): reloads the sidebar (resolves to success);
- * openConversation(key). Returns {opened(key), sync()} for chat.js.
+ * openConversation(key); registration: the server's mode (open | invite | closed).
+ * Returns {opened(), followLinks()} for chat.js.
  */
-export function wireConsent({ me, socket, sidebar, names, view, composer, reloadContacts, openConversation }) {
+export function wireConsent({ me, socket, sidebar, names, view, composer, reloadContacts, openConversation, registration }) {
   bindPanel();
   const info = byId('conv-info');
   const reload = async () => {
@@ -53,7 +54,7 @@ export function wireConsent({ me, socket, sidebar, names, view, composer, reload
     if (parseKey(view.key).cmd === Cmd.GROUP) groupInfo.open(entry);
     else openFriendMenu(entry, { onChanged: reload });
   });
-  byId('me-name').addEventListener('click', () => openMePanel(me, { onChanged: reload }));
+  byId('me-name').addEventListener('click', () => openMePanel(me, { onChanged: reload, registration }));
 
   socket.addEventListener('notice', ({ detail: frame }) => {
     requests.onNotice(frame);
