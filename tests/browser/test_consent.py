@@ -161,6 +161,11 @@ def test_group_invite_link_join_login_kick_and_system_lines(people):
     bob.show_contacts()
     expect(bob.page.locator("#group-list .contact", has_text="Hikers")).to_have_count(0)
 
+    # The owner makes Carol an admin.
+    carol_row = ann.page.locator("#member-list .member", has_text="Carol")
+    carol_row.get_by_role("button", name="Make admin: Carol").click()
+    expect(ann.page.locator('#member-list .member[data-role="admin"]')).to_contain_text("Carol")
+
     # A rename shows as a line and in the list; the revoked link lets nobody in.
     ann.page.fill("#group-name", "Trail club")
     ann.page.locator("#group-name").press("Enter")
