@@ -323,7 +323,11 @@ async def list_history(
 
 def check_may_read(user_id: int, cmd: int, dst_id: int) -> None:
     if cmd == CMD_SINGLE:
-        if not contact_q.are_friends(user_id, dst_id):
+        # 1:1 history stays readable to both after an unfriend or a block (the query returns
+        # only their messages with each other); a stranger with none is refused as before.
+        if not contact_q.are_friends(user_id, dst_id) and not message_q.last_in_conversation(
+            user_id, cmd, dst_id
+        ):
             raise ClientError(403, f"not a friend of user {dst_id}")
     elif not contact_q.is_member(user_id, dst_id):
         if contact_q.find_community(dst_id) is None:
