@@ -325,10 +325,9 @@ def check_may_read(user_id: int, cmd: int, dst_id: int) -> None:
     if cmd == CMD_SINGLE:
         # 1:1 history stays readable to both after an unfriend or a block (the query returns
         # only their messages with each other); a stranger with none is refused as before.
-        if not contact_q.are_friends(user_id, dst_id) and not message_q.last_in_conversation(
-            user_id, cmd, dst_id
-        ):
-            raise ClientError(403, f"not a friend of user {dst_id}")
+        if contact_q.are_friends(user_id, dst_id) or message_q.last_in_conversation(user_id, cmd, dst_id):
+            return
+        raise ClientError(403, f"not a friend of user {dst_id}")
     elif not contact_q.is_member(user_id, dst_id):
         if contact_q.find_community(dst_id) is None:
             raise ClientError(404, f"no group {dst_id}")
