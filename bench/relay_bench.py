@@ -265,6 +265,7 @@ def start_chatd(tmp: Path, extra_args: list[str]) -> Server:
             )
             server.users.append((int(user["id"]), str(user["token"])))
         api(server.base, "/contact/addfriend", {"dstid": server.users[1][0]}, token=server.users[0][1])
+        api(server.base, "/contact/accept", {"dstid": server.users[0][0]}, token=server.users[1][1])
     except BaseException:
         server.stop()
         raise

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from handlers.base import BaseHandler
-from server.services import contacts
+from server.services import contacts, friends
 
 
 class AddFriendHandler(BaseHandler):
     async def post(self) -> None:
         dst_id = self.id_arg("dstid", required=False)
         mobile = self.str_arg("mobile", "", max_len=32).strip() or None
-        self.ok(await contacts.do_add_friend(self.ctx, self.user_id, dst_id, mobile))
+        self.ok(await friends.do_add_friend(self.ctx, self.user_id, dst_id, mobile))
 
 
 class LoadFriendHandler(BaseHandler):

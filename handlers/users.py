@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.base import TOKEN_COOKIE, BaseHandler
-from server.services import accounts
+from server.services import accounts, friends
 from server.services.accounts import AccountRow
 
 
@@ -76,7 +76,7 @@ class FindUserHandler(BaseHandler):
     async def post(self) -> None:
         user_id = self.id_arg("id", required=False)
         mobile = self.str_arg("mobile", "", max_len=32).strip() or None
-        self.ok(await accounts.get_public_user(self.ctx, user_id=user_id, mobile=mobile))
+        self.ok(await friends.get_user(self.ctx, self.user_id, user_id, mobile))
 
 
 class MeHandler(BaseHandler):
@@ -84,4 +84,5 @@ class MeHandler(BaseHandler):
     cookie learns who is signed in (401 when nobody is)."""
 
     async def post(self) -> None:
-        self.ok(await accounts.get_public_user(self.ctx, user_id=self.user_id))
+        me = await accounts.get_public_user(self.ctx, user_id=self.user_id)
+        self.ok({**me, **await friends.get_own_flags(self.ctx, self.user_id)})  # + role, findable

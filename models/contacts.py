@@ -7,7 +7,7 @@ from typing import TypedDict
 
 import peewee
 
-from models.db import BaseModel, now_ms
+from models.db import BaseModel, is_postgres, now_ms
 from models.users import PublicUser, User, public_row
 
 FRIEND = 1  # a friendship: one row each way
@@ -148,3 +148,86 @@ def list_communities(user_id: int) -> list[CommunityRow]:
 def community_ids_of(user_id: int) -> set[int]:
     query = Contact.select(Contact.dst_id).where(_current_member(user_id))
     return {row.dst_id for row in query}
+
+
+# --- friends: requests and blocks ---
+
+
+class RequestRow(TypedDict):
+    direction: str  # "in": they asked the caller; "out": the caller asked them
+    user: PublicUser
+    createat: int
+
+
+def lock_pair(user_id: int, other_id: int) -> None:
+    """On PostgreSQL, serialise friend changes of one pair until commit, so two requests or
+    accepts crossing each other see each other's rows and make one friendship. (SQLite has
+    one writer; the unique index backs both.)"""
+    if is_postgres():
+        low, high = sorted((user_id, other_id))
+        Contact._meta.database.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (low, high))
+
+
+def has_row(owner_id: int, cate: int, dst_id: int) -> bool:
+    return (
+        Contact.select()
+        .where((Contact.owner_id == owner_id) & (Contact.cate == cate) & (Contact.dst_id == dst_id))
+        .exists()
+    )
+
+
+def is_blocked_either_way(user_id: int, other_id: int) -> bool:
+    return has_row(user_id, BLOCK, other_id) or has_row(other_id, BLOCK, user_id)
+
+
+def insert_row(owner_id: int, cate: int, dst_id: int) -> bool:
+    """Insert one (owner, cate, dst) row; False when it was there already."""
+    query = Contact.insert(owner_id=owner_id, cate=cate, dst_id=dst_id, createat=now_ms())
+    # The row count, not an id: SQLite reports a stale last id when the insert was ignored.
+    return query.on_conflict_ignore().as_rowcount().execute() > 0
+
+
+def delete_row(owner_id: int, cate: int, dst_id: int) -> bool:
+    deleted = (
+        Contact.delete()
+        .where((Contact.owner_id == owner_id) & (Contact.cate == cate) & (Contact.dst_id == dst_id))
+        .execute()
+    )
+    return deleted > 0
+
+
+def delete_both_ways(user_id: int, cate: int, other_id: int) -> bool:
+    """Delete the pair's rows of one kind in both directions; True if there were any."""
+    there = delete_row(user_id, cate, other_id)
+    back = delete_row(other_id, cate, user_id)
+    return there or back
+
+
+def list_requests(user_id: int) -> list[RequestRow]:
+    """Pending requests to and from the user, newest first."""
+    rows = list(
+        Contact.select()
+        .where((Contact.cate == REQUEST) & ((Contact.owner_id == user_id) | (Contact.dst_id == user_id)))
+        .order_by(Contact.createat.desc(), Contact.id.desc())
+    )
+    other_ids = {row.dst_id if row.owner_id == user_id else row.owner_id for row in rows}
+    users = {u.id: u for u in User.select().where(User.id.in_(other_ids))} if other_ids else {}
+    found = []
+    for row in rows:
+        out = row.owner_id == user_id
+        other = users.get(row.dst_id if out else row.owner_id)
+        if other is not None:
+            found.append(
+                RequestRow(direction="out" if out else "in", user=public_row(other), createat=row.createat)
+            )
+    return found
+
+
+def list_blocked(user_id: int) -> list[PublicUser]:
+    query = (
+        User.select()
+        .join(Contact, on=(Contact.dst_id == User.id))
+        .where((Contact.owner_id == user_id) & (Contact.cate == BLOCK))
+        .order_by(User.nickname, User.id)
+    )
+    return [public_row(u) for u in query]

@@ -149,3 +149,10 @@ def live_digests(digests: list[str], max_idle_ms: int) -> set[str]:
     if stale:
         Token.update(usedat=now).where(Token.id.in_(stale)).execute()
     return live
+
+
+# --- friends: who may find whom ---
+
+
+def set_findable(user_id: int, findable: bool) -> None:
+    User.update(findable=findable).where(User.id == user_id).execute()

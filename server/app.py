@@ -7,7 +7,7 @@ from typing import Any
 
 import tornado.web
 
-from handlers import contacts, emoji, groups, messages, pages, socket, upload, users
+from handlers import contacts, emoji, friends, groups, messages, pages, socket, upload, users
 from handlers.base import BaseHandler, redact_tokens
 from models import db
 from server.bus import InProcessBus
@@ -124,6 +124,16 @@ def routes(settings: Settings) -> list[Any]:
         (r"/message/conversations", messages.ConversationsHandler),
         (r"/message/read", messages.MarkReadHandler),
         (r"/chat", socket.ChatSocketHandler),
+        # friends
+        (r"/contact/requests", friends.RequestsHandler),
+        (r"/contact/accept", friends.AcceptHandler),
+        (r"/contact/decline", friends.DeclineHandler),
+        (r"/contact/cancelrequest", friends.CancelRequestHandler),
+        (r"/contact/unfriend", friends.UnfriendHandler),
+        (r"/contact/block", friends.BlockHandler),
+        (r"/contact/unblock", friends.UnblockHandler),
+        (r"/contact/blocked", friends.BlockedHandler),
+        (r"/user/settings", friends.UserSettingsHandler),
         (r"/attach/upload", upload.UploadHandler),
         (r"/upload/(.*)", upload.UploadFileHandler, {"path": str(settings.upload_dir)}),
     ]

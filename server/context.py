@@ -29,6 +29,7 @@ class Ctx:
     login_failures: LoginLimits = field(init=False)
     registrations: FailureWindow = field(init=False)
     token_watch: TokenWatch = field(init=False)
+    find_limits: TokenBuckets = field(init=False)  # lookups by mobile, per user
 
     def __post_init__(self) -> None:
         self.send_limits = TokenBuckets(self.settings.send_rate, self.settings.send_burst)
@@ -38,6 +39,7 @@ class Ctx:
         )
         self.registrations = FailureWindow(settings.register_per_address, 3600.0)
         self.token_watch = TokenWatch(settings.token_check_interval)
+        self.find_limits = TokenBuckets(settings.find_rate / 60.0, settings.find_rate)
 
     async def close(self) -> None:
         """Finish pending writes, then release threads and connections."""

@@ -146,6 +146,14 @@ async def register(api: Api, nickname: str, passwd: str = "correct horse") -> Ac
     return Account(id=data["id"], token=data["token"], mobile=mobile, nickname=nickname)
 
 
+async def befriend(api: Api, a: Account, b: Account) -> None:
+    """Make `a` and `b` friends the way users do: `a` asks, `b` accepts (one call when the
+    server adds at once: `open_contacts`, or `b` had asked already)."""
+    data = await api.ok("/contact/addfriend", a.token, dstid=b.id)
+    if data.get("status") == "requested":
+        await api.ok("/contact/accept", b.token, dstid=a.id)
+
+
 class ChatClient:
     """A WebSocket client as a test sees it: send frames, read frames.
 

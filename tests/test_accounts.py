@@ -15,7 +15,7 @@ from tornado.httpclient import HTTPRequest
 
 import server.ratelimit
 from models.users import Token, User
-from tests.conftest import register
+from tests.conftest import befriend, register
 
 PUBLIC_FIELDS = {"id", "nickname", "avatar", "sex", "memo"}
 USER_FIELDS = {"id", "mobile", "nickname", "avatar", "sex", "memo", "createat"}
@@ -175,7 +175,7 @@ async def test_login_issues_a_new_token_and_the_old_one_still_works(api):
     assert data["id"] == ann.id and data["token"] != ann.token
     # Two devices: both tokens act as Ann.
     bob = await register(api, "Bob")
-    await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+    await befriend(api, ann, bob)
     assert await friend_ids(api, ann.token) == [bob.id]
     assert await friend_ids(api, data["token"]) == [bob.id]
 
@@ -207,7 +207,7 @@ async def test_tokens_are_stored_only_as_sha256_digests(api, ctx):
 @pytest.mark.gen_test
 async def test_token_from_header_query_body_and_cookie_with_xsrf(api, http_client, base_url):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
-    await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+    await befriend(api, ann, bob)
 
     status, envelope = await api.call("/contact/loadfriend", headers={"Authorization": f"Bearer {ann.token}"})
     assert status == 200 and [r["id"] for r in envelope["rows"]] == [bob.id]
@@ -288,7 +288,9 @@ async def test_cookie_only_post_needs_matching_xsrf(api, http_client, base_url):
         _xsrf="c0ffee",
     )
     assert status == 200 and envelope["code"] == 0, envelope
-    assert await friend_ids(api, ann.token) == [bob.id]
+    assert envelope["data"]["status"] == "requested"
+    requests = await api.ok("/contact/requests", bob.token)
+    assert [(r["direction"], r["user"]["id"]) for r in requests] == [("in", ann.id)]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from tornado.websocket import websocket_connect
 
 from models.users import Token, token_digest
 from server.settings import Settings
-from tests.conftest import Api, connect, fresh_pg_database, register
+from tests.conftest import Api, befriend, connect, fresh_pg_database, register
 from tests.serverproc import ServerProcess
 
 CLOSE_TOKEN_REVOKED = 4001
@@ -50,7 +50,7 @@ def unknown_mobile() -> str:
 
 
 async def friends(api: Api, a: Any, b: Any) -> None:
-    await api.ok("/contact/addfriend", a.token, dstid=b.id)
+    await befriend(api, a, b)
 
 
 # --- point 5: a bounded hashing queue --------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import join_group, register
+from tests.conftest import befriend, join_group, register
 
 PUBLIC_FIELDS = {"id", "nickname", "avatar", "sex", "memo"}
 COMMUNITY_FIELDS = {"id", "name", "ownerid", "icon", "cate", "memo", "createat", "open", "history", "role"}
@@ -38,11 +38,16 @@ async def community_ids(api, token: str) -> list[int]:
 
 
 @pytest.mark.gen_test
-async def test_addfriend_by_dstid_makes_friends_both_ways(api):
+async def test_addfriend_by_dstid_asks_and_accept_makes_friends_both_ways(api):
     ann, bob, eve = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Eve")
     status, envelope = await api.call("/contact/addfriend", ann.token, dstid=bob.id)
     assert status == 200 and envelope["code"] == 0
-    assert set(envelope["data"]) == PUBLIC_FIELDS and envelope["data"]["id"] == bob.id
+    assert envelope["data"]["status"] == "requested"
+    assert set(envelope["data"]["user"]) == PUBLIC_FIELDS and envelope["data"]["user"]["id"] == bob.id
+    assert await friend_ids(api, ann.token) == []  # nobody is a friend before saying yes
+    assert await friend_ids(api, bob.token) == []
+    data = await api.ok("/contact/accept", bob.token, dstid=ann.id)
+    assert data["status"] == "friends" and data["user"]["id"] == ann.id
     assert await friend_ids(api, ann.token) == [bob.id]
     assert await friend_ids(api, bob.token) == [ann.id]
     assert await friend_ids(api, eve.token) == []  # nobody else is touched
@@ -51,10 +56,11 @@ async def test_addfriend_by_dstid_makes_friends_both_ways(api):
 
 
 @pytest.mark.gen_test
-async def test_addfriend_by_mobile_makes_friends_both_ways(api):
+async def test_addfriend_by_mobile_asks_and_accept_makes_friends_both_ways(api):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
     data = await api.ok("/contact/addfriend", ann.token, mobile=bob.mobile)
-    assert data["id"] == bob.id
+    assert (data["status"], data["user"]["id"]) == ("requested", bob.id)
+    await api.ok("/contact/accept", bob.token, dstid=ann.id)
     assert await friend_ids(api, ann.token) == [bob.id]
     assert await friend_ids(api, bob.token) == [ann.id]
 
@@ -72,7 +78,7 @@ async def test_addfriend_self_is_400(api):
 @pytest.mark.gen_test
 async def test_addfriend_twice_is_409_from_either_side(api):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
-    await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+    await befriend(api, ann, bob)
     status, envelope = await api.call("/contact/addfriend", ann.token, dstid=bob.id)
     assert_error(status, envelope, 409)
     status, envelope = await api.call("/contact/addfriend", bob.token, mobile=ann.mobile)
@@ -98,8 +104,9 @@ async def test_addfriend_unknown_is_404_and_bad_input_400(api):
 @pytest.mark.gen_test
 async def test_addfriend_acts_as_the_token_user_not_a_sent_userid(api):
     ann, bob, eve = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Eve")
-    # Eve claims to be Ann: the friendship is Eve's, Ann's list stays empty.
+    # Eve claims to be Ann: the request is Eve's, Ann's list stays empty.
     await api.ok("/contact/addfriend", eve.token, dstid=bob.id, userid=ann.id, ownerid=ann.id)
+    await api.ok("/contact/accept", bob.token, dstid=eve.id)
     assert await friend_ids(api, eve.token) == [bob.id]
     assert await friend_ids(api, bob.token) == [eve.id]
     assert await friend_ids(api, ann.token) == []

@@ -7,7 +7,7 @@ import pytest
 from models import messages as message_q
 from models.db import now_ms
 from models.messages import NewMessage
-from tests.conftest import connect, join_group, register
+from tests.conftest import befriend, connect, join_group, register
 
 
 async def say(ctx, sender: int, cmd: int, dst: int, text: str) -> int:
@@ -19,8 +19,8 @@ async def say(ctx, sender: int, cmd: int, dst: int, text: str) -> int:
 @pytest.mark.gen_test
 async def test_every_friend_and_group_with_last_message_and_unread_count(api, ctx):
     ann, bob, cat = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Cat")
-    await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
-    await api.ok("/contact/addfriend", ann.token, dstid=cat.id)
+    await befriend(api, ann, bob)
+    await befriend(api, ann, cat)
     club = await api.ok("/contact/createcommunity", bob.token, name="Club")
     await join_group(api, bob, ann, club["id"])
     await say(ctx, bob.id, 10, ann.id, "b1")
@@ -48,7 +48,7 @@ async def test_every_friend_and_group_with_last_message_and_unread_count(api, ct
 @pytest.mark.gen_test
 async def test_reading_on_one_device_tells_the_others(api, base_url, ctx):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
-    await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+    await befriend(api, ann, bob)
     laptop = await connect(base_url, ann)
     last = await say(ctx, bob.id, 10, ann.id, "hello")
     await api.ok("/message/read", ann.token, cmd=10, dstid=bob.id, id=last)

@@ -12,7 +12,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from tests import mediafiles
-from tests.conftest import Api, connect, join_group, register, wait_until
+from tests.conftest import Api, befriend, connect, join_group, register, wait_until
 from tests.serverproc import ROOT, ServerProcess
 from tests.test_uploads import upload
 
@@ -35,7 +35,8 @@ def papi(server, io_loop):
 @pytest.mark.gen_test(timeout=30)
 async def test_two_people_register_befriend_and_chat(server, papi):
     ann, bob = await register(papi, "Ann"), await register(papi, "Bob")
-    await papi.ok("/contact/addfriend", ann.token, mobile=bob.mobile)
+    assert (await papi.ok("/contact/addfriend", ann.token, mobile=bob.mobile))["status"] == "requested"
+    await papi.ok("/contact/accept", bob.token, dstid=ann.id)
     a, b = await connect(server.base_url, ann), await connect(server.base_url, bob)
     await a.send(cmd=10, dstid=bob.id, media=1, content="hello Bob")
     assert (await a.next_frame())["cmd"] == 12
@@ -75,7 +76,7 @@ async def test_sigkill_loses_no_acknowledged_message_and_doubles_none(tmp_path, 
     try:
         api = Api(AsyncHTTPClient(), server.base_url)
         ann, bob = await register(api, "Ann"), await register(api, "Bob")
-        await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+        await befriend(api, ann, bob)
         a = await connect(server.base_url, ann)
         total, kill_after = 600, 300
         cmids = [f"k{i}" for i in range(total)]
@@ -184,7 +185,7 @@ async def test_a_dropped_postgresql_connection_is_reopened(tmp_path, io_loop, pg
     try:
         api = Api(AsyncHTTPClient(), server.base_url)
         ann, bob = await register(api, "Ann"), await register(api, "Bob")
-        await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+        await befriend(api, ann, bob)
         # PostgreSQL restarts, or an admin kills the server's sessions.
         admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test")
         admin.autocommit = True

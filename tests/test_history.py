@@ -10,7 +10,7 @@ import pytest
 from models import messages as message_q
 from models.db import now_ms
 from models.messages import MessageRow, NewMessage
-from tests.conftest import MESSAGE_FIELDS, join_group, register
+from tests.conftest import MESSAGE_FIELDS, befriend, join_group, register
 
 _cmids = itertools.count(1)
 
@@ -48,15 +48,15 @@ async def history(api, token: str, **body: Any) -> list[dict[str, Any]]:
 async def friends(api):
     """Two fresh users who are friends. (pytest-tornado has no async fixtures.)"""
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
-    await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+    await befriend(api, ann, bob)
     return ann, bob
 
 
 @pytest.mark.gen_test
 async def test_single_history_is_the_conversation_newest_first(api, ctx):
     ann, bob, cat = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Cat")
-    await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
-    await api.ok("/contact/addfriend", ann.token, dstid=cat.id)
+    await befriend(api, ann, bob)
+    await befriend(api, ann, cat)
     m1 = await insert(ctx, ann.id, 10, bob.id, "hi bob")
     await insert(ctx, ann.id, 10, cat.id, "hi cat")  # another conversation
     m2 = await insert(ctx, bob.id, 10, ann.id, "hi ann")

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from tests import mediafiles
-from tests.conftest import assert_next_is_sentinel, connect, register, wait_until
+from tests.conftest import assert_next_is_sentinel, befriend, connect, register, wait_until
 from tests.test_uploads import upload
 
 
@@ -19,7 +19,7 @@ def settings_overrides():
 
 async def pair(api, base_url):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
-    await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+    await befriend(api, ann, bob)
     return ann, bob, await connect(base_url, ann), await connect(base_url, bob)
 
 

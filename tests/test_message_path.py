@@ -17,7 +17,7 @@ from server.services.messages import Outgoing, Stored, store_batch_apart
 from server.settings import Settings
 from server.writer import MessageWriter
 from tests import mediafiles
-from tests.conftest import Api, ChatClient, connect, register
+from tests.conftest import Api, ChatClient, befriend, connect, register
 from tests.serverproc import ServerProcess
 from tests.test_uploads import upload
 
@@ -45,7 +45,7 @@ def settings(request, tmp_path, settings_overrides, db_kind) -> Settings:
 async def friends(api: Api, *names: str) -> list[Any]:
     accounts = [await register(api, name) for name in names]
     for other in accounts[1:]:
-        await api.ok("/contact/addfriend", accounts[0].token, dstid=other.id)
+        await befriend(api, accounts[0], other)
     return accounts
 
 
@@ -83,7 +83,7 @@ async def test_a_flood_of_bad_frames_spends_the_allowance_gets_429s_and_few_log_
     try:
         api = Api(AsyncHTTPClient(), server.base_url)
         eve, ann = await register(api, "Eve"), await register(api, "Ann")
-        await api.ok("/contact/addfriend", eve.token, dstid=ann.id)
+        await befriend(api, eve, ann)
         e = await connect(server.base_url, eve)
         for i in range(2000):
             await e.send_raw("not json" if i % 2 else '{"cmd": 10, "cmid": "x", "dstid": -1}')
@@ -107,7 +107,7 @@ async def test_after_its_429_a_socket_stays_open_and_sends_again_once_earned(tmp
     try:
         api = Api(AsyncHTTPClient(), server.base_url)
         eve, ann = await register(api, "Eve"), await register(api, "Ann")
-        await api.ok("/contact/addfriend", eve.token, dstid=ann.id)
+        await befriend(api, eve, ann)
         e, a = await connect(server.base_url, eve), await connect(server.base_url, ann)
         for _ in range(5):
             await e.send_raw("not json")
@@ -302,7 +302,7 @@ async def test_a_socket_sending_far_more_than_the_bounds_gets_every_message_stor
 ):
     ann, bob, carol = await friends(api, "Ann", "Bob", "Carol")
     a, c, b = await connect(base_url, ann), await connect(base_url, carol), await connect(base_url, bob)
-    await api.ok("/contact/addfriend", carol.token, dstid=bob.id)
+    await befriend(api, carol, bob)
     for i in range(300):  # two sockets at once, so the writer's queue fills up, not one socket's
         await a.send(cmd=10, dstid=bob.id, media=1, content=f"a{i}", cmid=f"a{i}")
         await c.send(cmd=10, dstid=bob.id, media=1, content=f"c{i}", cmid=f"c{i}")

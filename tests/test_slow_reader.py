@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from tests.conftest import assert_next_is_sentinel, connect, register, wait_until
+from tests.conftest import assert_next_is_sentinel, befriend, connect, register, wait_until
 
 OUTBOX = 50
 
@@ -53,8 +53,8 @@ async def read_to_eof(sock: socket.socket, timeout: float) -> bytes:
 async def test_stalled_reader_is_closed_with_1013_without_delaying_others(api, base_url, ctx):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
     carol, dave = await register(api, "Carol"), await register(api, "Dave")
-    await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
-    await api.ok("/contact/addfriend", carol.token, dstid=dave.id)
+    await befriend(api, ann, bob)
+    await befriend(api, carol, dave)
     slow = await stalled_socket(base_url, bob.id, bob.token)
     a = await connect(base_url, ann)
     c, d = await connect(base_url, carol), await connect(base_url, dave)

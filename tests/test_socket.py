@@ -7,11 +7,19 @@ import asyncio
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from tests.conftest import MESSAGE_FIELDS, assert_next_is_sentinel, connect, join_group, register, wait_until
+from tests.conftest import (
+    MESSAGE_FIELDS,
+    assert_next_is_sentinel,
+    befriend,
+    connect,
+    join_group,
+    register,
+    wait_until,
+)
 
 
 async def friends(api, a, b):
-    await api.ok("/contact/addfriend", a.token, dstid=b.id)
+    await befriend(api, a, b)
 
 
 @pytest.fixture
@@ -62,7 +70,8 @@ async def test_non_friend_is_refused_and_socket_stays_open(api, base_url):
     assert err == {"cmd": 13, "cmid": cmid, "code": 403, "msg": f"not a friend of user {bob.id}"}
     await assert_next_is_sentinel(b, sender=a, dstid=bob.id)
     # Still open: a heartbeat and a message to someone allowed work after the refusal.
-    await api.ok("/contact/addfriend", eve.token, dstid=ann.id)
+    await befriend(api, eve, ann)
+    assert [(await e.next_frame())["type"] for _ in range(2)] == ["request_sent", "friend_added"]
     await e.send(cmd=0)
     await e.send(cmd=10, dstid=ann.id, media=1, content="hi ann")
     assert (await e.next_frame())["cmd"] == 12

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from server.writer import MessageWriter, WriterClosed
-from tests.conftest import connect, register
+from tests.conftest import befriend, connect, register
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ async def test_items_queued_during_a_commit_share_the_next_one():
 @pytest.mark.gen_test(timeout=30)
 async def test_a_burst_from_a_socket_is_stored_in_few_transactions(api, base_url, ctx):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
-    await api.ok("/contact/addfriend", ann.token, dstid=bob.id)
+    await befriend(api, ann, bob)
     a, b = await connect(base_url, ann), await connect(base_url, bob)
     batches_before = ctx.writer.batches
     for i in range(300):

@@ -324,10 +324,13 @@ async def list_history(
 
 def check_may_read(user_id: int, cmd: int, dst_id: int) -> None:
     if cmd == CMD_SINGLE:
-        if not contact_q.are_friends(user_id, dst_id):
-            raise ClientError(403, f"not a friend of user {dst_id}")
+        # 1:1 history stays readable to both after an unfriend or a block (the query returns
+        # only their messages with each other); a stranger with none is refused as before.
+        if contact_q.are_friends(user_id, dst_id) or message_q.last_in_conversation(user_id, cmd, dst_id):
+            return
+        raise ClientError(403, f"not a friend of user {dst_id}")
     # A past member still reads the group up to their leave (list_conversation bounds it).
-    elif group_q.membership(user_id, dst_id) is None:
+    if group_q.membership(user_id, dst_id) is None:
         if contact_q.find_community(dst_id) is None:
             raise ClientError(404, f"no group {dst_id}")
         raise ClientError(403, f"not a member of group {dst_id}")

@@ -1,0 +1,278 @@
+"""Friend requests, friendships and blocks; finding people. Every change tells both sides'
+sockets at once with a cmd 15 frame (a `Notice`), published after commit."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, TypedDict
+
+from models import contacts as contact_q
+from models import users as user_q
+from models.contacts import BLOCK, FRIEND, REQUEST, RequestRow
+from models.users import PublicUser, User
+from server.bus import Notice
+from server.errors import ClientError
+from server.services.messages import encode
+
+if TYPE_CHECKING:
+    from server.context import Ctx
+
+CMD_NOTICE = 15
+
+
+class FriendAnswer(TypedDict):
+    status: Literal["requested", "friends"]
+    user: PublicUser
+
+
+class OwnSettings(TypedDict):
+    findable: bool
+
+
+@dataclass
+class _Outcome:
+    """What a pool job decided; the frames go out after its commit."""
+
+    answer: FriendAnswer | None = None
+    notices: list[tuple[int, dict[str, object]]] = field(default_factory=list)  # (to user, frame)
+
+    def tell(self, user_id: int, kind: str, **fields: object) -> None:
+        self.notices.append((user_id, {"cmd": CMD_NOTICE, "type": kind, **fields}))
+
+
+async def _publish(ctx: Ctx, outcome: _Outcome) -> None:
+    for user_id, frame in outcome.notices:
+        await ctx.bus.publish(Notice((user_id,), encode(frame)))
+
+
+def charge_lookup(ctx: Ctx, user_id: int) -> None:
+    """Spend one of the user's lookups by mobile (find_rate per minute), found or not, so
+    nobody can walk a range of numbers to learn who is registered. 429 when spent."""
+    if not ctx.find_limits.allow(user_id):
+        wait = ctx.find_limits.wait_s(user_id)
+        raise ClientError(
+            429, "too many lookups by mobile; try again later", retry_after=max(1, math.ceil(wait))
+        )
+
+
+def _other_user(user_id: int, dst_id: int | None, mobile: str | None) -> User:
+    """The user named by id, or by mobile when they let others find them that way; 404
+    otherwise (the same answer as for a number nobody has), 400 for oneself."""
+    if dst_id is not None:
+        other = user_q.find_by_id(dst_id)
+    else:
+        other = user_q.find_by_mobile(mobile or "")
+        if other is not None and not other.findable and other.id != user_id:
+            other = None
+    if other is None:
+        raise ClientError(404, "no such user")
+    if other.id == user_id:
+        raise ClientError(400, "you cannot befriend yourself")
+    return other
+
+
+def _make_friends(outcome: _Outcome, me: User, other: User) -> None:
+    """Both rows of the friendship (the unique index keeps a crossing insert to one), no
+    requests left either way, and both sides told."""
+    contact_q.insert_friendship(me.id, other.id)
+    contact_q.delete_both_ways(me.id, REQUEST, other.id)
+    outcome.answer = FriendAnswer(status="friends", user=user_q.public_row(other))
+    outcome.tell(me.id, "friend_added", user=user_q.public_row(other))
+    outcome.tell(other.id, "friend_added", user=user_q.public_row(me))
+
+
+async def do_add_friend(ctx: Ctx, user_id: int, dst_id: int | None, mobile: str | None) -> FriendAnswer:
+    """Ask another user to be friends: a request, or a friendship at once when they had
+    asked already or the server has `open_contacts`. 400 self, 404 unknown or not findable
+    by mobile, 409 already friends, 403 when either blocked the other, 429 too many lookups."""
+    if dst_id is None and not mobile:
+        raise ClientError(400, "give dstid or mobile")
+    if dst_id is None:
+        charge_lookup(ctx, user_id)
+    open_contacts = ctx.settings.open_contacts
+
+    def add() -> _Outcome:
+        other = _other_user(user_id, dst_id, mobile)
+        contact_q.lock_pair(user_id, other.id)
+        # Never says which side blocked: the blocked user learns only that they cannot.
+        if contact_q.is_blocked_either_way(user_id, other.id):
+            raise ClientError(403, "you cannot add this user")
+        if contact_q.are_friends(user_id, other.id):
+            raise ClientError(409, "already friends")
+        me = user_q.find_by_id(user_id)
+        assert me is not None  # the token named this user
+        outcome = _Outcome()
+        if open_contacts or contact_q.has_row(other.id, REQUEST, user_id):
+            _make_friends(outcome, me, other)
+            return outcome
+        outcome.answer = FriendAnswer(status="requested", user=user_q.public_row(other))
+        if contact_q.insert_row(user_id, REQUEST, other.id):  # asking again tells nobody twice
+            outcome.tell(other.id, "friend_request", user=user_q.public_row(me))
+            outcome.tell(user_id, "request_sent", user=user_q.public_row(other))
+        return outcome
+
+    outcome = await ctx.pools.db(add)
+    await _publish(ctx, outcome)
+    assert outcome.answer is not None
+    return outcome.answer
+
+
+async def do_accept(ctx: Ctx, user_id: int, requester_id: int) -> FriendAnswer:
+    """Accept a pending request from `requester_id`; 404 when there is none. Accepting
+    again once friends (another device, or both sides at once) answers friends again."""
+
+    def accept() -> _Outcome:
+        contact_q.lock_pair(user_id, requester_id)
+        other = user_q.find_by_id(requester_id)
+        me = user_q.find_by_id(user_id)
+        assert me is not None
+        outcome = _Outcome()
+        if other is not None and contact_q.are_friends(user_id, other.id):
+            outcome.answer = FriendAnswer(status="friends", user=user_q.public_row(other))
+            return outcome
+        if other is None or not contact_q.has_row(other.id, REQUEST, user_id):
+            raise ClientError(404, "no such friend request")
+        _make_friends(outcome, me, other)
+        return outcome
+
+    outcome = await ctx.pools.db(accept)
+    await _publish(ctx, outcome)
+    assert outcome.answer is not None
+    return outcome.answer
+
+
+async def _end(ctx: Ctx, user_id: int, other_id: int, cate: int, both_ways: bool, missing: str) -> None:
+    """Drop the pair's `cate` rows (the caller's only, or both ways); 404 `missing` when none."""
+
+    def end() -> _Outcome:
+        contact_q.lock_pair(user_id, other_id)
+        if both_ways:
+            gone = contact_q.delete_both_ways(user_id, cate, other_id)
+        else:
+            gone = contact_q.delete_row(user_id, cate, other_id)
+        if not gone:
+            raise ClientError(404, missing)
+        outcome = _Outcome()
+        kind = "friend_removed" if cate == FRIEND else "request_removed"
+        if cate != BLOCK:  # an unblock changes nothing the other side could see
+            outcome.tell(user_id, kind, userid=other_id)
+            outcome.tell(other_id, kind, userid=user_id)
+        return outcome
+
+    await _publish(ctx, await ctx.pools.db(end))
+
+
+async def do_decline(ctx: Ctx, user_id: int, requester_id: int) -> None:
+    """Decline a pending request from `requester_id`; 404 when there is none."""
+
+    def decline() -> _Outcome:
+        contact_q.lock_pair(user_id, requester_id)
+        if not contact_q.delete_row(requester_id, REQUEST, user_id):
+            raise ClientError(404, "no such friend request")
+        outcome = _Outcome()
+        outcome.tell(user_id, "request_removed", userid=requester_id)
+        outcome.tell(requester_id, "request_removed", userid=user_id)
+        return outcome
+
+    await _publish(ctx, await ctx.pools.db(decline))
+
+
+async def do_cancel_request(ctx: Ctx, user_id: int, dst_id: int) -> None:
+    """Take back the caller's own pending request to `dst_id`; 404 when there is none."""
+    await _end(ctx, user_id, dst_id, REQUEST, both_ways=False, missing="no such friend request")
+
+
+async def do_unfriend(ctx: Ctx, user_id: int, dst_id: int) -> None:
+    """End a friendship both ways; their 1:1 history stays readable to both. 404 if not friends."""
+    await _end(ctx, user_id, dst_id, FRIEND, both_ways=True, missing="not a friend")
+
+
+async def do_unblock(ctx: Ctx, user_id: int, dst_id: int) -> None:
+    """Lift the caller's block (they are not friends again: either may ask). 404 if not blocked."""
+    await _end(ctx, user_id, dst_id, BLOCK, both_ways=False, missing="this user is not blocked")
+
+
+async def do_block(ctx: Ctx, user_id: int, dst_id: int) -> None:
+    """Block a user: no friendship, no requests either way, and neither may ask or send 1:1
+    until the caller unblocks. Idempotent. 400 self, 404 unknown user."""
+
+    def block() -> _Outcome:
+        if dst_id == user_id:
+            raise ClientError(400, "you cannot block yourself")
+        if user_q.find_by_id(dst_id) is None:
+            raise ClientError(404, "no such user")
+        contact_q.lock_pair(user_id, dst_id)
+        outcome = _Outcome()
+        # The other side sees what an unfriend or a declined request shows them, no more.
+        if contact_q.delete_both_ways(user_id, FRIEND, dst_id):
+            outcome.tell(user_id, "friend_removed", userid=dst_id)
+            outcome.tell(dst_id, "friend_removed", userid=user_id)
+        if contact_q.delete_both_ways(user_id, REQUEST, dst_id):
+            outcome.tell(user_id, "request_removed", userid=dst_id)
+            outcome.tell(dst_id, "request_removed", userid=user_id)
+        contact_q.insert_row(user_id, BLOCK, dst_id)
+        return outcome
+
+    await _publish(ctx, await ctx.pools.db(block))
+
+
+async def list_requests(ctx: Ctx, user_id: int) -> list[RequestRow]:
+    return await ctx.pools.db(contact_q.list_requests, user_id)
+
+
+async def list_blocked(ctx: Ctx, user_id: int) -> list[PublicUser]:
+    return await ctx.pools.db(contact_q.list_blocked, user_id)
+
+
+async def get_user(ctx: Ctx, caller_id: int, user_id: int | None, mobile: str | None) -> PublicUser:
+    """Another user's public profile by id (shared knowingly, e.g. an Add-me card), or by
+    mobile: limited to find_rate per minute, and 404 when its owner is not findable."""
+    if user_id is None and not mobile:
+        raise ClientError(400, "give id or mobile")
+    if user_id is None:
+        charge_lookup(ctx, caller_id)
+
+    def find() -> PublicUser | None:
+        if user_id is not None:
+            user = user_q.find_by_id(user_id)
+        else:
+            user = user_q.find_by_mobile(mobile or "")
+            if user is not None and not user.findable and user.id != caller_id:
+                user = None
+        return user_q.public_row(user) if user is not None else None
+
+    found = await ctx.pools.db(find)
+    if found is None:
+        raise ClientError(404, "no such user")
+    return found
+
+
+class OwnFlags(OwnSettings):
+    role: str
+
+
+async def get_own_flags(ctx: Ctx, user_id: int) -> OwnFlags:
+    """What /user/me adds to the public profile: the caller's role and settings."""
+
+    def read() -> OwnFlags:
+        user = user_q.find_by_id(user_id)
+        if user is None:
+            raise ClientError(404, "no such user")
+        return OwnFlags(findable=user.findable, role=user.role)
+
+    return await ctx.pools.db(read)
+
+
+async def do_settings(ctx: Ctx, user_id: int, findable: bool | None) -> OwnSettings:
+    """Change the caller's own settings (those given) and answer all of them."""
+
+    def change() -> OwnSettings:
+        if findable is not None:
+            user_q.set_findable(user_id, findable)
+        flags = user_q.find_by_id(user_id)
+        if flags is None:
+            raise ClientError(404, "no such user")
+        return OwnSettings(findable=flags.findable)
+
+    return await ctx.pools.db(change)
