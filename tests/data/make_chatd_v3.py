@@ -11,11 +11,11 @@ import sys
 
 sys.path.insert(0, os.getcwd())  # the release checkout, not wherever this file is
 
-from argon2 import PasswordHasher  # noqa: E402
+from argon2 import PasswordHasher
 
-from models import contacts, db, messages, reads, users  # noqa: E402
+from models import contacts, db, messages, reads, users
 
-PASSWD = "correct horse"  # noqa: S105 - test data
+PASSWD = "correct horse"
 
 
 def main(url: str) -> None:
@@ -27,9 +27,16 @@ def main(url: str) -> None:
     with database.atomic():
         people = {}
         for n, (mobile, nick) in enumerate(
-            [("13800000001", "alice"), ("13800000002", "bob"), ("13800000003", "carol"), ("13800000004", "dave")]
+            [
+                ("13800000001", "alice"),
+                ("13800000002", "bob"),
+                ("13800000003", "carol"),
+                ("13800000004", "dave"),
+            ]
         ):
-            people[nick] = users.User.create(mobile=mobile, passwd=passwd_hash, nickname=nick, createat=t + n).id
+            people[nick] = users.User.create(
+                mobile=mobile, passwd=passwd_hash, nickname=nick, createat=t + n
+            ).id
             users.issue_token(people[nick])
         a, b, c, d = (people[k] for k in ("alice", "bob", "carol", "dave"))
         contacts.insert_friendship(a, b)
