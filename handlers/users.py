@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.base import TOKEN_COOKIE, BaseHandler
-from server.services import accounts, friends
+from server.services import accounts, friends, signup
 from server.services.accounts import AccountRow
 
 
@@ -34,6 +34,7 @@ class RegisterHandler(_SetsTokenCookie):
             avatar=self.str_arg("avatar", "", max_len=512),
             sex=self.str_arg("sex", "U", max_len=1),
             address=self.client_address,
+            invite=self.str_arg("invite", "", max_len=64).strip(),
         )
         self.set_status(200)
         self.answer_with_cookie(account)
@@ -86,3 +87,12 @@ class MeHandler(BaseHandler):
     async def post(self) -> None:
         me = await accounts.get_public_user(self.ctx, user_id=self.user_id)
         self.ok({**me, **await friends.get_own_flags(self.ctx, self.user_id)})  # + role, findable
+
+
+class SignupInviteHandler(BaseHandler):
+    """A sign-up link for someone new (registration = invite; admins also when closed)."""
+
+    async def post(self) -> None:
+        uses = self.int_arg("uses", required=False, lo=0, hi=signup.MAX_USES)
+        expires = self.int_arg("expires", required=False, lo=0, hi=signup.MAX_EXPIRES_S)
+        self.ok(await signup.do_make_signup_invite(self.ctx, self.user_id, uses, expires))

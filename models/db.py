@@ -108,19 +108,36 @@ def _consent(db: peewee.Database) -> None:
     from models import contacts, invites, users
 
     migrator = SchemaMigrator.from_database(db)
+
+    def default(sql: str) -> list[peewee.Node]:
+        return [peewee.SQL(f"DEFAULT {sql}")]
+
+    # Each column is added NOT NULL with a DEFAULT in one ALTER TABLE. (playhouse's plain
+    # add_column adds it nullable and then rebuilds the table on SQLite to make it NOT NULL;
+    # rebuilding "user" drops it, and with foreign keys on that cascades: every token deleted.)
     columns = [
-        ("user", "role", peewee.CharField(max_length=16, default="")),
-        ("user", "disabled", peewee.BooleanField(default=False)),
-        ("user", "findable", peewee.BooleanField(default=True)),
-        ("community", "is_open", peewee.BooleanField(default=False)),
-        ("community", "history", peewee.CharField(max_length=8, default=contacts.HISTORY_JOINED)),
-        ("contact", "role", peewee.SmallIntegerField(default=contacts.ROLE_MEMBER)),
-        ("contact", "joinid", peewee.BigIntegerField(default=0)),
-        ("contact", "leftid", peewee.BigIntegerField(default=0)),
+        ("user", "role", peewee.CharField(max_length=16, constraints=default("''"))),
+        ("user", "disabled", peewee.BooleanField(constraints=default("FALSE"))),
+        ("user", "findable", peewee.BooleanField(constraints=default("TRUE"))),
+        ("community", "is_open", peewee.BooleanField(constraints=default("FALSE"))),
+        (
+            "community",
+            "history",
+            peewee.CharField(max_length=8, constraints=default(f"'{contacts.HISTORY_JOINED}'")),
+        ),
+        ("contact", "role", peewee.SmallIntegerField(constraints=default(str(contacts.ROLE_MEMBER)))),
+        ("contact", "joinid", peewee.BigIntegerField(constraints=default("0"))),
+        ("contact", "leftid", peewee.BigIntegerField(constraints=default("0"))),
     ]
     # A new database got these columns already (step 1 creates tables from today's models).
     have = {table: {c.name for c in db.get_columns(table)} for table in ("user", "community", "contact")}
-    run(*(migrator.add_column(t, name, field) for t, name, field in columns if name not in have[t]))
+    run(
+        *(
+            migrator.add_column(t, name, field, allow_not_null=True)
+            for t, name, field in columns
+            if name not in have[t]
+        )
+    )
     db.create_tables([invites.Invite], safe=True)
     Contact, Community = contacts.Contact, contacts.Community
     owners = Community.select(Community.id).where(

@@ -110,7 +110,14 @@ def issue_token(user_id: int) -> str:
 
 def user_for_token(token: str, max_idle_ms: int) -> int | None:
     """The user id a token belongs to, or None when unknown or idle too long."""
-    row = Token.select(Token.id, Token.user, Token.usedat).where(Token.digest == token_digest(token)).first()
+    # A disabled account's tokens were deleted; the join also refuses one issued by a login
+    # that raced the disabling.
+    row = (
+        Token.select(Token.id, Token.user, Token.usedat)
+        .join(User)
+        .where((Token.digest == token_digest(token)) & ~User.disabled)
+        .first()
+    )
     if row is None:
         return None
     now = now_ms()
@@ -156,3 +163,74 @@ def live_digests(digests: list[str], max_idle_ms: int) -> set[str]:
 
 def set_findable(user_id: int, findable: bool) -> None:
     User.update(findable=findable).where(User.id == user_id).execute()
+
+
+# --- accounts and admin (issue 8) ---
+
+ROLE_ADMIN = "admin"
+
+
+class AdminUserRow(TypedDict):
+    id: int
+    mobile: str
+    nickname: str
+    role: str
+    disabled: bool
+    createat: int
+
+
+def lock_accounts() -> None:
+    """On PostgreSQL, serialise account creation until commit, so "is this the first
+    account?" and an invite's use count have one answer however many processes register."""
+    from models.db import is_postgres
+
+    if is_postgres():
+        User._meta.database.execute_sql("SELECT pg_advisory_xact_lock(7311002)")
+
+
+def has_users() -> bool:
+    return User.select().exists()
+
+
+def make_first_admin(user_id: int) -> bool:
+    """Make the user a server admin when no account is older; True if they became one."""
+    if User.select().where(User.id < user_id).exists():
+        return False
+    return set_role(user_id, ROLE_ADMIN)
+
+
+def set_role(user_id: int, role: str) -> bool:
+    return User.update(role=role).where(User.id == user_id).execute() > 0
+
+
+def role_of(user_id: int) -> str:
+    row = User.select(User.role).where(User.id == user_id).first()
+    return str(row.role) if row else ""
+
+
+def is_disabled(user_id: int) -> bool:
+    return User.select().where((User.id == user_id) & User.disabled).exists()
+
+
+def set_disabled(user_id: int, disabled: bool) -> bool:
+    """Turn an account off or on; off also deletes every token. False if no such user."""
+    if User.update(disabled=disabled).where(User.id == user_id).execute() == 0:
+        return False
+    if disabled:
+        Token.delete().where(Token.user == user_id).execute()
+    return True
+
+
+def list_users() -> list[AdminUserRow]:
+    query = User.select(User.id, User.mobile, User.nickname, User.role, User.disabled, User.createat)
+    return [
+        AdminUserRow(
+            id=u.id,
+            mobile=u.mobile,
+            nickname=u.nickname,
+            role=u.role,
+            disabled=u.disabled,
+            createat=u.createat,
+        )
+        for u in query.order_by(User.id)
+    ]

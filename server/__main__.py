@@ -11,9 +11,10 @@ import tempfile
 from collections.abc import Sequence
 
 from models.db import DatabaseError
-from server import logredact, storage
+from server import cli, logredact, storage
 from server.app import make_app, make_ctx
 from server.httpserver import make_http_server
+from server.services import admin
 from server.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("chatd")
@@ -46,6 +47,7 @@ async def serve(settings: Settings) -> None:
     except Exception as exc:  # noqa: BLE001 - any driver error (bad path, refused, no permission) is one line
         fail(f"database is not usable: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", 1)
     app = make_app(settings, ctx)
+    await admin.log_first_run(ctx)  # before listening, so it is logged before anyone is served
     server = make_http_server(app, settings)
     try:
         server.listen(settings.port, settings.host)
@@ -82,6 +84,9 @@ async def serve(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if list(argv[:1]) == ["adduser"]:
+        return cli.adduser(argv[1:])
     try:
         settings = load_settings(argv)
     except SettingsError as exc:

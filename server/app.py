@@ -7,7 +7,7 @@ from typing import Any
 
 import tornado.web
 
-from handlers import contacts, emoji, friends, groups, messages, pages, socket, upload, users
+from handlers import admin, contacts, emoji, friends, groups, messages, pages, qr, socket, upload, users
 from handlers.base import BaseHandler, redact_tokens
 from models import db
 from server.bus import InProcessBus
@@ -105,6 +105,11 @@ def routes(settings: Settings) -> list[Any]:
         (r"/user/passwd", users.ChangePasswdHandler),
         (r"/user/find", users.FindUserHandler),
         (r"/user/me", users.MeHandler),
+        # accounts and admin
+        (r"/user/signupinvite", users.SignupInviteHandler),
+        (r"/admin/users", admin.UsersHandler),
+        (r"/admin/disable", admin.DisableHandler),
+        (r"/qr\.svg", qr.QrHandler),
         (r"/contact/addfriend", contacts.AddFriendHandler),
         (r"/contact/loadfriend", contacts.LoadFriendHandler),
         # groups

@@ -256,7 +256,7 @@ class Settings:
     registration: str = _opt(
         "invite",
         _registration,
-        "open: anyone; invite: a sign-up link (the first account needs none); closed: chatd adduser only",
+        "open: anyone; invite: a sign-up link (the first account needs none); closed: adduser or admin link",
     )
     find_rate: int = _opt(10, _int(1, 10_000), "lookups by mobile one user may make per minute")
 
@@ -321,7 +321,11 @@ def _read_file(path: Path, required: bool) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chatd", description="chatd web chat server")
+    parser = argparse.ArgumentParser(
+        prog="chatd",
+        description="chatd web chat server",
+        epilog="chatd adduser --help: add an account from the shell",
+    )
     parser.add_argument("--config", help=f"config file (default {DEFAULT_CONFIG})")
     for f in fields(Settings):
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, help=f.metadata["help"])

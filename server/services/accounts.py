@@ -13,6 +13,7 @@ from models import users as user_q
 from models.users import PublicUser, UserRow
 from server.bus import TokenRevoked
 from server.errors import ClientError
+from server.services import signup
 from server.textcheck import has_invisible
 
 if TYPE_CHECKING:
@@ -41,6 +42,11 @@ def check_credentials(mobile: str, passwd: str) -> None:
         raise ClientError(400, f"password must be {PASSWD_MIN} to {PASSWD_MAX} characters")
 
 
+def hash_passwd(passwd: str) -> str:
+    """The stored form of a password (slow: run it in the hashing pool on a server)."""
+    return _hasher.hash(passwd)
+
+
 def _verify(passwd_hash: str, passwd: str) -> tuple[bool, bool]:
     """(matches, needs_rehash); runs in the hashing pool."""
     try:
@@ -62,10 +68,18 @@ def check_nickname(nickname: str) -> str:
 
 
 async def do_register(
-    ctx: Ctx, mobile: str, passwd: str, nickname: str, avatar: str = "", sex: str = "U", address: str = ""
+    ctx: Ctx,
+    mobile: str,
+    passwd: str,
+    nickname: str,
+    avatar: str = "",
+    sex: str = "U",
+    address: str = "",
+    invite: str = "",
 ) -> AccountRow:
-    """Create a user and a first token. 400 on bad fields, 409 if the mobile is taken,
-    429 past register_per_address per hour from one address, 503 when hashing is full."""
+    """Create a user and a first token. 400 on bad fields, 403 when the `registration` mode
+    refuses (see signup.check_signup), 409 if the mobile is taken, 429 past
+    register_per_address per hour from one address, 503 when hashing is full."""
     check_credentials(mobile, passwd)
     nickname = check_nickname(nickname)
     sex = sex or "U"
@@ -73,6 +87,8 @@ async def do_register(
         raise ClientError(400, "sex must be M, W or U")
     if len(avatar) > 512:
         raise ClientError(400, "avatar URL too long")
+    mode = ctx.settings.registration
+    await ctx.pools.db(signup.check_signup, mode, invite, False)  # refuse before the slow hash
     ctx.pools.check_hash_room()
     if ctx.registrations.blocked(address):
         raise ClientError(429, "too many registrations from this address; try again later", retry_after=600)
@@ -86,11 +102,13 @@ async def do_register(
         raise
 
     def create() -> AccountRow:
+        signup.check_signup(mode, invite, True)  # counts the invite's use in this transaction
         try:
             with ctx.pools.database.atomic():  # a savepoint, so a clash leaves the txn usable
                 user = user_q.insert_user(mobile, passwd_hash, nickname, avatar, sex)
         except peewee.IntegrityError:
             raise ClientError(409, "this mobile is already registered") from None
+        signup.after_insert(user.id)
         token = user_q.issue_token(user.id)
         return AccountRow(**user_q.user_row(user), token=token)
 
@@ -125,6 +143,8 @@ async def do_login(ctx: Ctx, mobile: str, passwd: str, address: str = "") -> Acc
             user_q.set_passwd_hash(user_id, new_hash)
         user = user_q.find_by_id(user_id)
         assert user is not None
+        if user.disabled:  # told only to whoever knows the password
+            raise ClientError(403, "this account is disabled")
         return AccountRow(**user_q.user_row(user), token=user_q.issue_token(user_id))
 
     return await ctx.pools.db(login)
