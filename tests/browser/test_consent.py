@@ -7,7 +7,8 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, Person
+from tests.browser.conftest import ARTIFACTS, PASSWORD, Person
+from tests.serverproc import ServerProcess
 
 
 def http_errors_only(*people: Person, statuses: tuple[int, ...] = ()) -> None:
@@ -171,6 +172,8 @@ def test_group_invite_link_join_login_kick_and_system_lines(people):
     ann.page.locator("#group-name").press("Enter")
     expect(system_line(carol, "Ann renamed the group to Trail club")).to_be_visible()
     expect(carol.page.locator("#conv-title")).to_contain_text("Trail club")
+    shot(carol, "group-lines-desktop.png")
+    shot(bob, "group-removed-phone.png")
     invite = ann.page.locator("#invite-list li[data-code]").first
     expect(invite).to_be_visible()
     invite.get_by_role("button", name=re.compile("Revoke")).click()
@@ -214,3 +217,32 @@ def test_add_me_link_offers_a_request_and_findable_setting(people):
     carol.page.click("#add-friend-btn")
     expect(carol.page.locator("#add-friend-msg")).to_have_text(re.compile("No one with that mobile number"))
     http_errors_only(ann, bob, carol, statuses=(404,))
+
+
+def test_sign_up_link_on_an_invite_only_server(browser, tmp_path):
+    """registration = invite: the first account needs no code; its sign-up link opens the
+    register page with the code filled in, and the newcomer lands in the chat."""
+    (tmp_path / "invite-only").mkdir()
+    server = ServerProcess(tmp_path / "invite-only", None, "--registration", "invite").start()
+    try:
+        admin, dan = Person(browser, server.base_url), Person(browser, server.base_url, width=360, height=740)
+        admin.register("40031", "Ada")
+        admin.page.click("#me-name")
+        admin.page.get_by_role("button", name="Make a sign-up link").click()
+        link = admin.page.locator("#signup-url").input_value()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/register\.html\?invite=\w+", link), link
+        dan.page.goto(link)
+        expect(dan.page.locator("#invite")).to_be_visible()
+        expect(dan.page.locator("#invite")).to_have_value(link.rsplit("=", 1)[1])
+        dan.page.fill("#mobile", "40032")
+        dan.page.fill("#nickname", "Dan")
+        dan.page.fill("#password", PASSWORD)
+        shot(dan, "register-invite-phone.png")
+        dan.page.click("#register-submit")
+        expect(dan.page).to_have_url(re.compile(r"/chat\.html$"))
+        expect(dan.page.locator("#offline")).to_be_hidden()
+        http_errors_only(admin, dan)
+        admin.close()
+        dan.close()
+    finally:
+        server.stop()
