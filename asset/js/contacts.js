@@ -30,6 +30,7 @@ export class Sidebar {
   #onOpen;
   #friends = new Map(); // id -> public user
   #groups = new Map(); // id -> community
+  #groupNames = new Map(); // id -> name, also of groups we have left (their chat stays open)
   #convs = new Map(); // conversation key -> {last, unread, readid, at}
   #current = null;
   #loading = null;
@@ -73,6 +74,7 @@ export class Sidebar {
       ]);
       this.#friends = new Map(friends.map((u) => [u.id, u]));
       this.#groups = new Map(groups.map((g) => [g.id, g]));
+      for (const g of groups) this.#groupNames.set(g.id, g.name);
       this.#names.learn(friends);
       for (const row of convs) {
         const key = convKey(row.cmd, row.dstid);
@@ -106,8 +108,7 @@ export class Sidebar {
   titleOf(key) {
     const { cmd, dstid } = parseKey(key);
     if (cmd === Cmd.GROUP) {
-      const group = this.#groups.get(dstid);
-      return `${group ? group.name : 'Group'} (group #${dstid})`;
+      return `${this.#groupNames.get(dstid) ?? 'Group'} (group #${dstid})`;
     }
     return this.#names.get(dstid);
   }

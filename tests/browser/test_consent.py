@@ -69,6 +69,12 @@ def test_request_accept_and_decline_update_both_sides_live(people):
     bob.page.get_by_role("button", name="Decline Carol").click()
     expect(carol.page.locator("#request-list .request")).to_have_count(0)
     expect(carol.page.locator("#friend-list .contact", has_text="Bob")).to_have_count(0)
+    # Carol asks Ann and thinks better of it: Ann's badge goes away live.
+    carol.request_friend(ann)
+    expect(ann.page.locator("#requests-badge")).to_have_text("1")
+    carol.page.get_by_role("button", name="Cancel the request to Ann").click()
+    expect(ann.page.locator("#requests-badge")).to_be_hidden()
+    expect(ann.page.locator("#request-list .request")).to_have_count(0)
     # Clear words for the refusals.
     carol.page.fill("#add-friend-input", "49999")
     carol.page.click("#add-friend-btn")
@@ -123,6 +129,8 @@ def test_group_invite_link_join_login_kick_and_system_lines(people):
     expect(ann.page.locator('#member-list .member[data-role="owner"]')).to_contain_text("Ann")
     ann.page.click("#make-invite")
     url = ann.page.locator("#invite-url").input_value()
+    ann.page.click('[data-copy="invite-url"]')
+    expect(ann.page.locator("#panel-msg")).to_have_text("Copied to the clipboard.")
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/invite/[0-9a-f]{32}", url), url
     qr = ann.page.locator("#panel img.qr")
     expect(qr).to_be_visible()
@@ -159,6 +167,7 @@ def test_group_invite_link_join_login_kick_and_system_lines(people):
         expect(system_line(person, "Bob was removed by Ann")).to_be_visible()
     expect(bob.page.locator("#composer-notice")).to_contain_text("no longer a member")
     expect(bob.page.locator("#message-input")).to_be_disabled()
+    shot(bob, "group-removed-phone.png")
     bob.show_contacts()
     expect(bob.page.locator("#group-list .contact", has_text="Hikers")).to_have_count(0)
 
@@ -173,13 +182,19 @@ def test_group_invite_link_join_login_kick_and_system_lines(people):
     expect(system_line(carol, "Ann renamed the group to Trail club")).to_be_visible()
     expect(carol.page.locator("#conv-title")).to_contain_text("Trail club")
     shot(carol, "group-lines-desktop.png")
-    shot(bob, "group-removed-phone.png")
     invite = ann.page.locator("#invite-list li[data-code]").first
     expect(invite).to_be_visible()
     invite.get_by_role("button", name=re.compile("Revoke")).click()
     expect(ann.page.locator("#invite-list li[data-code]")).to_have_count(0)
     bob.page.goto(url)
     expect(bob.page.locator("#join-error")).to_contain_text("does not work")
+
+    # Carol leaves: her line reaches Ann, and the group leaves Carol's list.
+    open_info(carol)
+    carol.page.click('#panel [data-action="leave"]')
+    carol.page.click('#panel [data-confirm="yes"]')
+    expect(system_line(ann, "Carol left")).to_be_visible()
+    expect(carol.page.locator("#group-list .contact")).to_have_count(0)
     http_errors_only(ann, bob, carol, statuses=(404, 403))
 
 
