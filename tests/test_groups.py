@@ -217,6 +217,10 @@ async def test_a_kicked_members_socket_stops_before_the_kick_answer_and_replay_e
     assert [m["id"] for m in await history(api, bob, gid)][:2] == [line["id"], before["id"]]
     replayed = await replay(base_url, bob, 0, line["id"])
     assert [m["id"] for m in replayed if m["cmd"] == 11][-2:] == [before["id"], line["id"]]
+    b2 = await connect(base_url, bob, since=before["id"])
+    assert await b2.next_message() == line
+    assert (await b2.next_message())["userid"] == cat.id  # the first sentinel, 1:1 from Cat
+    await assert_next_is_sentinel(b2, sender=c, dstid=bob.id)  # "after the kick" never comes
     assert all(
         row["dstid"] != gid or row["cmd"] != 11 for row in await api.ok("/message/conversations", bob.token)
     )
