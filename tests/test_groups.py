@@ -4,6 +4,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -364,3 +365,19 @@ async def test_an_open_group_is_joined_by_its_id_until_it_is_closed_again(api):
     assert event_of((await history(api, eve, gid))[0]) == {"event": "joined", "userid": eve.id, "by": eve.id}
     await api.ok("/contact/updatecommunity", ann.token, dstid=gid, open=False)
     await refused(api, "/contact/joincommunity", fay.token, 403, dstid=gid)
+
+
+@both_databases
+@pytest.mark.gen_test
+async def test_a_code_with_two_uses_lets_exactly_two_of_five_concurrent_joiners_in(api, db_kind):
+    ann = await register(api, "Ann")
+    others = [await register(api, f"U{i}") for i in range(5)]
+    gid = (await api.ok("/contact/createcommunity", ann.token, name="Club"))["id"]
+    invite = await api.ok("/contact/invite", ann.token, dstid=gid, uses=2)
+    results = await asyncio.gather(
+        *(api.call("/contact/joincommunity", u.token, code=invite["code"]) for u in others)
+    )
+    assert sorted(status for status, _ in results) == [200, 200, 404, 404, 404]
+    assert len(await api.ok("/contact/members", ann.token, dstid=gid)) == 3
+    lines = [r for r in await history(api, ann, gid) if r["media"] == 10]
+    assert len(lines) == 2
