@@ -13,6 +13,8 @@ from tornado.httpclient import HTTPRequest
 
 from models import invites as invite_q
 from models.db import now_ms
+from server.bus import Membership, MembershipEnded
+from server.hub import Hub
 from server.settings import Settings
 from tests.conftest import Account, Api, ChatClient, assert_next_is_sentinel, connect, join_group, register
 
@@ -381,3 +383,30 @@ async def test_a_code_with_two_uses_lets_exactly_two_of_five_concurrent_joiners_
     assert len(await api.ok("/contact/members", ann.token, dstid=gid)) == 3
     lines = [r for r in await history(api, ann, gid) if r["media"] == 10]
     assert len(lines) == 2
+
+
+class _Outlet:
+    """The hub's view of a socket (key, push, shut), enough to watch its group set."""
+
+    key = "k"
+    token_digest = ""
+
+    def push(self, message_id: int, payload: bytes) -> None: ...
+
+    def shut(self, code: int, reason: str) -> None: ...
+
+
+def test_a_removal_while_a_socket_loads_its_groups_is_not_undone_by_the_load():
+    # The socket reads its groups from the database (G included), the kick commits and
+    # its MembershipEnded reaches the hub, then the socket adds what it read: G stays out.
+    hub = Hub()
+    hub.attach(7, _Outlet())
+    read_at = hub.mark()
+    hub.on_event(MembershipEnded(7, 3))
+    hub.add_groups(7, [3, 4], read_at)
+    assert hub.nodes[7].groups == {4} and 3 not in hub.group_members
+    # A removal before the read is already in the database's answer; a rejoin counts.
+    read_at = hub.mark()
+    hub.on_event(Membership(7, 3))
+    hub.add_groups(7, [3, 4], read_at)
+    assert hub.nodes[7].groups == {3, 4}
