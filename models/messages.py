@@ -133,7 +133,9 @@ def find_by_cmids(user_id: int, cmids: list[str]) -> dict[str, MessageRow]:
 def _visible_to(user_id: int) -> peewee.Expression:
     """1:1 messages to or from the user, and of each group they are or were in, the part
     of its stream between their join and their leave (one clause per bounded window)."""
-    where = ((Message.cmd == CMD_SINGLE) & (Message.dst_id == user_id)) | (Message.user_id == user_id)
+    # Own group messages come through the windows: a line the user is the actor of can
+    # follow their leave (the ownership passing on when an owner leaves).
+    where = (Message.cmd == CMD_SINGLE) & ((Message.dst_id == user_id) | (Message.user_id == user_id))
     whole: list[int] = []
     for w in group_q.windows_of(user_id):
         bound = group_q.bounds(Message.id, w)

@@ -30,6 +30,9 @@ class Outlet(Protocol):
 class Node:
     sockets: dict[str, Outlet] = field(default_factory=dict)
     groups: set[int] = field(default_factory=set)
+    # group id -> the hub's count when this user's membership ended: a socket that read
+    # its groups from the database before that must not add the group back.
+    ended: dict[int, int] = field(default_factory=dict)
 
 
 class Hub:
@@ -38,6 +41,7 @@ class Hub:
         # group id -> online members here, so a group message touches only its members
         # (the original scanned every online user per group message).
         self.group_members: dict[int, set[int]] = {}
+        self.ends = 0  # MembershipEnded events seen
 
     def attach(self, user_id: int, outlet: Outlet) -> None:
         self.nodes.setdefault(user_id, Node()).sockets[outlet.key] = outlet
@@ -63,11 +67,19 @@ class Hub:
             return []
         return list(node.sockets.values())[: len(node.sockets) - cap]
 
-    def add_groups(self, user_id: int, group_ids: Iterable[int]) -> None:
+    def mark(self) -> int:
+        """Taken before reading a user's groups from the database, for add_groups."""
+        return self.ends
+
+    def add_groups(self, user_id: int, group_ids: Iterable[int], read_at: int | None = None) -> None:
+        """Add groups to a user's live sockets. `read_at` (a mark): the ids were read from
+        the database then, so a group whose membership ended since is left out."""
         node = self.nodes.get(user_id)
         if node is None:
             return  # offline: the database is the truth, loaded when they connect
         for group_id in group_ids:
+            if read_at is not None and node.ended.get(group_id, -1) >= read_at:
+                continue
             node.groups.add(group_id)
             self.group_members.setdefault(group_id, set()).add(user_id)
 
@@ -75,6 +87,8 @@ class Hub:
         node = self.nodes.get(user_id)
         if node is not None:
             node.groups.discard(group_id)
+            node.ended[group_id] = self.ends
+            self.ends += 1
         members = self.group_members.get(group_id)
         if members is not None:
             members.discard(user_id)

@@ -49,6 +49,8 @@ async def test_two_people_register_befriend_and_chat(server, papi):
     # Groups, and a reconnect with since= that replays what was missed.
     club = await papi.ok("/contact/createcommunity", ann.token, name="Club")
     await join_group(papi, ann, bob, club["id"])
+    joined = await a.next_frame()  # Ann, a member, sees Bob's join line
+    assert (joined["media"], joined["userid"]) == (10, bob.id)
     b.close()
     await a.send(cmd=11, dstid=club["id"], media=1, content="while you were away")
     assert (await a.next_frame())["cmd"] == 12
