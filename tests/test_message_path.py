@@ -301,8 +301,8 @@ async def test_a_socket_sending_far_more_than_the_bounds_gets_every_message_stor
     api, base_url, ctx
 ):
     ann, bob, carol = await friends(api, "Ann", "Bob", "Carol")
-    a, c, b = await connect(base_url, ann), await connect(base_url, carol), await connect(base_url, bob)
     await befriend(api, carol, bob)
+    a, c, b = await connect(base_url, ann), await connect(base_url, carol), await connect(base_url, bob)
     for i in range(300):  # two sockets at once, so the writer's queue fills up, not one socket's
         await a.send(cmd=10, dstid=bob.id, media=1, content=f"a{i}", cmid=f"a{i}")
         await c.send(cmd=10, dstid=bob.id, media=1, content=f"c{i}", cmid=f"c{i}")

@@ -30,6 +30,10 @@ class OwnSettings(TypedDict):
     findable: bool
 
 
+class OwnFlags(OwnSettings):
+    role: str  # "admin" or ""
+
+
 @dataclass
 class _Outcome:
     """What a pool job decided; the frames go out after its commit."""
@@ -248,10 +252,6 @@ async def get_user(ctx: Ctx, caller_id: int, user_id: int | None, mobile: str | 
     return found
 
 
-class OwnFlags(OwnSettings):
-    role: str
-
-
 async def get_own_flags(ctx: Ctx, user_id: int) -> OwnFlags:
     """What /user/me adds to the public profile: the caller's role and settings."""
 
@@ -270,9 +270,9 @@ async def do_settings(ctx: Ctx, user_id: int, findable: bool | None) -> OwnSetti
     def change() -> OwnSettings:
         if findable is not None:
             user_q.set_findable(user_id, findable)
-        flags = user_q.find_by_id(user_id)
-        if flags is None:
+        user = user_q.find_by_id(user_id)
+        if user is None:
             raise ClientError(404, "no such user")
-        return OwnSettings(findable=flags.findable)
+        return OwnSettings(findable=user.findable)
 
     return await ctx.pools.db(change)
