@@ -181,6 +181,11 @@ def test_group_invite_link_join_login_kick_and_system_lines(people):
     ann.page.locator("#group-name").press("Enter")
     expect(system_line(carol, "Ann renamed the group to Trail club")).to_be_visible()
     expect(carol.page.locator("#conv-title")).to_contain_text("Trail club")
+    ann.page.check("#group-open")
+    ann.page.select_option("#group-history", "all")
+    expect(system_line(carol, "Ann made the group open")).to_be_visible()
+    expect(system_line(carol, "Ann let new members see all history")).to_be_visible()
+    expect(ann.page.locator("#panel .panel__meta")).to_contain_text("Open")
     shot(carol, "group-lines-desktop.png")
     invite = ann.page.locator("#invite-list li[data-code]").first
     expect(invite).to_be_visible()
