@@ -207,7 +207,9 @@ function start(me) {
   });
   byId('sidebar-close').addEventListener('click', closeSidebar);
   document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && !e.defaultPrevented && MOBILE.matches && app.classList.contains('sidebar-open')) {
+    // An open panel takes the Escape for itself (the browser closes it).
+    const panelOpen = document.querySelector('dialog[open]');
+    if (e.key === 'Escape' && !e.defaultPrevented && !panelOpen && MOBILE.matches && app.classList.contains('sidebar-open')) {
       closeSidebar();
     }
   });
