@@ -119,10 +119,14 @@ async def test_admin_lists_users_and_others_may_not(api):
 
 
 @pytest.mark.gen_test
-async def test_disabling_closes_every_socket_and_refuses_login_until_enabled(api, base_url):
+async def test_disabling_closes_every_socket_and_refuses_login_until_enabled(api, base_url, ctx):
     admin, bob = await register(api, "Admin"), await register(api, "Bob")
     phone, laptop = await connect(base_url, bob), await connect(base_url, bob)
+    assert len(ctx.hub.nodes[bob.id].sockets) == 2
     await api.ok("/admin/disable", admin.token, userid=bob.id, disabled=True)
+    # Closed before the answer came back, not at some later check.
+    node = ctx.hub.nodes.get(bob.id)
+    assert node is None or all(outlet.closed for outlet in node.sockets.values())
     assert (await phone.closed(), await laptop.closed()) == (4001, 4001)
     assert phone.conn.close_reason == "account disabled"
     status, _ = await api.call("/user/me", bob.token)
@@ -213,8 +217,10 @@ def adduser(database: str, *args: str, passwd: str = PASSWD + "\n") -> subproces
     )  # fmt: skip
 
 
-@pytest.fixture
-def closed_db(tmp_path: Path) -> str:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def closed_db(request, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_database"))
     return f"sqlite:///{tmp_path}/chatd.db"
 
 
