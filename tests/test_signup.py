@@ -185,6 +185,11 @@ async def test_qr_code_of_this_servers_own_links(api, base_url):
         assert response.body.startswith(b"<svg ") and b"viewBox" in response.body
         images.append(response.body)
     assert len(set(images)) == len(images)  # each text its own code
+    # The page's <img> carries only the HttpOnly cookie.
+    request = HTTPRequest(
+        f"{base_url}/qr.svg?text=%2Finvite%2Fab", headers={"Cookie": f"chatd_token={alice.token}"}
+    )
+    assert (await AsyncHTTPClient().fetch(request, raise_error=False)).code == 200
 
 
 @pytest.mark.gen_test
