@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from models.invites import Invite
 from tests.conftest import Account, Api, connect, register
 from tests.serverproc import ROOT, ServerProcess
 
@@ -83,6 +84,21 @@ async def test_a_disabled_users_links_stop_working(api):
     await api.ok("/admin/disable", founder.token, userid=second.id, disabled=True)
     status, envelope = await try_register(api, link["code"])
     assert (status, envelope["msg"]) == (403, "registration needs an invite link: this one was revoked")
+
+
+@pytest.mark.parametrize("settings_overrides", [INVITE])
+@pytest.mark.gen_test
+async def test_an_expired_link_is_refused(api, ctx):
+    founder = await register(api, "Founder")
+    link = await api.ok("/user/signupinvite", founder.token, expires=60)
+    # A minute later (moved in the database rather than waited for):
+    moved = Invite.update(expireat=link["expireat"] - 60_001).where(Invite.code == link["code"])
+    await ctx.pools.db(moved.execute)
+    status, envelope = await try_register(api, link["code"])
+    assert (status, envelope["msg"]) == (403, "registration needs an invite link: this one has expired")
+    link = await api.ok("/user/signupinvite", founder.token, expires=0)  # never expires
+    assert link["expireat"] == 0
+    await join(api, link["code"], "Late")
 
 
 @pytest.mark.parametrize("settings_overrides", [CLOSED])
