@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from models.invites import Invite
 from tests.conftest import Account, Api, connect, register
 from tests.serverproc import ROOT, ServerProcess
 
@@ -85,6 +86,21 @@ async def test_a_disabled_users_links_stop_working(api):
     assert (status, envelope["msg"]) == (403, "registration needs an invite link: this one was revoked")
 
 
+@pytest.mark.parametrize("settings_overrides", [INVITE])
+@pytest.mark.gen_test
+async def test_an_expired_link_is_refused(api, ctx):
+    founder = await register(api, "Founder")
+    link = await api.ok("/user/signupinvite", founder.token, expires=60)
+    # A minute later (moved in the database rather than waited for):
+    moved = Invite.update(expireat=link["expireat"] - 60_001).where(Invite.code == link["code"])
+    await ctx.pools.db(moved.execute)
+    status, envelope = await try_register(api, link["code"])
+    assert (status, envelope["msg"]) == (403, "registration needs an invite link: this one has expired")
+    link = await api.ok("/user/signupinvite", founder.token, expires=0)  # never expires
+    assert link["expireat"] == 0
+    await join(api, link["code"], "Late")
+
+
 @pytest.mark.parametrize("settings_overrides", [CLOSED])
 @pytest.mark.gen_test
 async def test_closed_mode_refuses_even_the_first_account(api):
@@ -119,10 +135,14 @@ async def test_admin_lists_users_and_others_may_not(api):
 
 
 @pytest.mark.gen_test
-async def test_disabling_closes_every_socket_and_refuses_login_until_enabled(api, base_url):
+async def test_disabling_closes_every_socket_and_refuses_login_until_enabled(api, base_url, ctx):
     admin, bob = await register(api, "Admin"), await register(api, "Bob")
     phone, laptop = await connect(base_url, bob), await connect(base_url, bob)
+    assert len(ctx.hub.nodes[bob.id].sockets) == 2
     await api.ok("/admin/disable", admin.token, userid=bob.id, disabled=True)
+    # Closed before the answer came back, not at some later check.
+    node = ctx.hub.nodes.get(bob.id)
+    assert node is None or all(outlet.closed for outlet in node.sockets.values())
     assert (await phone.closed(), await laptop.closed()) == (4001, 4001)
     assert phone.conn.close_reason == "account disabled"
     status, _ = await api.call("/user/me", bob.token)
@@ -181,6 +201,11 @@ async def test_qr_code_of_this_servers_own_links(api, base_url):
         assert response.body.startswith(b"<svg ") and b"viewBox" in response.body
         images.append(response.body)
     assert len(set(images)) == len(images)  # each text its own code
+    # The page's <img> carries only the HttpOnly cookie.
+    request = HTTPRequest(
+        f"{base_url}/qr.svg?text=%2Finvite%2Fab", headers={"Cookie": f"chatd_token={alice.token}"}
+    )
+    assert (await AsyncHTTPClient().fetch(request, raise_error=False)).code == 200
 
 
 @pytest.mark.gen_test
@@ -213,8 +238,10 @@ def adduser(database: str, *args: str, passwd: str = PASSWD + "\n") -> subproces
     )  # fmt: skip
 
 
-@pytest.fixture
-def closed_db(tmp_path: Path) -> str:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def closed_db(request, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_database"))
     return f"sqlite:///{tmp_path}/chatd.db"
 
 

@@ -80,9 +80,8 @@ def first_run_text(settings: Settings) -> str:
     host = "localhost" if settings.host in ("", "0.0.0.0", "::") else settings.host  # noqa: S104
     how = {
         "open": "anyone who can reach the server may register.",
-        "invite": "the first account is free; after it, people register through a sign-up link "
-        "an existing user (or an admin) makes.",
-        "closed": "accounts come from `chatd adduser`, or a sign-up link a server admin makes.",
+        "invite": "the first account is free; then a sign-up link from a user is needed.",
+        "closed": "accounts come from `chatd adduser` or a server admin's sign-up link.",
     }
     adduser = "`chatd adduser --mobile M --nickname N --admin`"
     if settings.registration == "closed":
@@ -96,8 +95,8 @@ def first_run_text(settings: Settings) -> str:
         "  The first account becomes the server admin (it can list and disable accounts).",
         f"  registration = {settings.registration}: {how[settings.registration]}",
         "  Options: open (anyone may register), invite (a sign-up link from an existing user),",
-        "  closed (`chatd adduser` or an admin's link). On a server reachable from the internet use invite",
-        "  or closed (set `registration` in chatd.ini or pass --registration).",
+        "  closed (`chatd adduser` or an admin's link). A server reachable from the internet",
+        "  should use invite (the default); set `registration` in chatd.ini or --registration.",
     ]
     return "\n".join(lines)
 
