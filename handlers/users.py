@@ -86,7 +86,7 @@ class MeHandler(BaseHandler):
 
     async def post(self) -> None:
         me = await accounts.get_public_user(self.ctx, user_id=self.user_id)
-        self.ok({**me, **await friends.get_own_flags(self.ctx, self.user_id)})  # + role, findable
+        self.ok({**me, **await friends.get_own_flags(self.ctx, self.user_id)})  # + role, findable, own mobile
 
 
 class SignupInviteHandler(BaseHandler):

@@ -256,7 +256,7 @@ class Settings:
     registration: str = _opt(
         "invite",
         _registration,
-        "open: anyone; invite: a sign-up link (the first account needs none); closed: adduser or admin link",
+        "open: anyone; invite: a sign-up link (the first account needs none); closed: chatd adduser only",
     )
     find_rate: int = _opt(10, _int(1, 10_000), "lookups by mobile one user may make per minute")
 

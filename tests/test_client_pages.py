@@ -37,6 +37,7 @@ async def test_me_answers_from_the_cookie_with_the_page_xsrf(api, http_client, b
     status, envelope = await api.call("/user/me", headers={"Cookie": cookie, "X-XSRFToken": xsrf})
     assert status == 200, envelope
     assert envelope["data"]["id"] == ann.id and envelope["data"]["nickname"] == "Ann"
+    assert envelope["data"]["mobile"] == ann.mobile  # the Add-me card shows one's own number
     assert "token" not in envelope["data"]
     # Without the header another site could make the same request: refused.
     status, _ = await api.call("/user/me", headers={"Cookie": cookie})

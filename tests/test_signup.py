@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from models import users as user_q
 from models.invites import Invite
 from tests.conftest import Account, Api, connect, register
 from tests.serverproc import ROOT, ServerProcess
@@ -103,9 +104,20 @@ async def test_an_expired_link_is_refused(api, ctx):
 
 @pytest.mark.parametrize("settings_overrides", [CLOSED])
 @pytest.mark.gen_test
-async def test_closed_mode_refuses_even_the_first_account(api):
+async def test_closed_mode_refuses_even_the_first_account_and_makes_no_links(api, ctx):
     status, envelope = await try_register(api)
     assert (status, envelope["msg"]) == (403, "registration is closed; ask the server admin")
+
+    def add_admin() -> str:  # what `chatd adduser --admin` leaves in the database
+        user = user_q.insert_user("13799999999", "x", "Root", "", "U")
+        user_q.make_first_admin(user.id)
+        return user_q.issue_token(user.id)
+
+    root_token = await ctx.pools.db(add_admin)
+    assert await role(api, root_token) == "admin"
+    status, envelope = await api.call("/user/signupinvite", root_token)
+    assert (status, envelope["msg"]) == (403, "registration is closed; ask the server admin")
+    assert await ctx.pools.db(lambda: Invite.select().count()) == 0
 
 
 @pytest.mark.gen_test
@@ -276,11 +288,10 @@ async def test_adduser_makes_accounts_a_closed_server_accepts(tmp_path, closed_d
         assert (await role(api, root["token"]), await role(api, bea["token"])) == ("admin", "")
         status, envelope = await try_register(api)
         assert (status, envelope["msg"]) == (403, "registration is closed; ask the server admin")
-        # On a closed server only an admin's sign-up link lets someone in.
-        status, envelope = await api.call("/user/signupinvite", bea["token"])
-        assert (status, envelope["msg"]) == (403, "registration is closed; ask the server admin")
-        link = await api.ok("/user/signupinvite", root["token"])
-        await join(api, link["code"], "Invited")
+        # On a closed server nobody makes sign-up links, not even an admin: only adduser.
+        for token in (bea["token"], root["token"]):
+            status, envelope = await api.call("/user/signupinvite", token)
+            assert (status, envelope["msg"]) == (403, "registration is closed; ask the server admin")
         assert "this server has no accounts yet" not in server.log_path.read_text()
     finally:
         server.stop()

@@ -90,6 +90,6 @@ export async function openMePanel(me, { onChanged, registration }) {
   openPanel('me', `${me.nickname} (#${me.id})`, ...head, panelSection('Blocked', el('p', { class: 'hint', text: 'Loading…' })));
   const blocked = await blockedList(onChanged);
   // Sign-up links: for anyone on an invite-only server, for server admins on any.
-  const invites = registration === 'invite' || me.role === 'admin' ? signupInvite() : null;
+  const invites = registration === 'invite' ? signupInvite() : null;
   if (isPanelOpen('me')) refillPanel('me', ...head, blocked, invites);
 }

@@ -32,6 +32,7 @@ class OwnSettings(TypedDict):
 
 class OwnFlags(OwnSettings):
     role: str  # "admin" or ""
+    mobile: str  # the caller's own (public profiles leave it out)
 
 
 @dataclass
@@ -259,7 +260,7 @@ async def get_own_flags(ctx: Ctx, user_id: int) -> OwnFlags:
         user = user_q.find_by_id(user_id)
         if user is None:
             raise ClientError(404, "no such user")
-        return OwnFlags(findable=user.findable, role=user.role)
+        return OwnFlags(findable=user.findable, role=user.role, mobile=user.mobile)
 
     return await ctx.pools.db(read)
 

@@ -47,18 +47,16 @@ def check_signup(mode: str, code: str, count: bool) -> None:
     transaction as the insert, so a one-use link makes one account). Runs in the DB pool.
 
     open: anyone. invite: a usable sign-up code, except for the very first account.
-    closed: only a usable code made by a server admin (`chatd adduser` needs none)."""
+    closed: nobody (accounts come from `chatd adduser`, which does not come here)."""
+    if mode == CLOSED:
+        raise ClientError(403, CLOSED_MSG)
     if count:
         user_q.lock_accounts()
-    if mode == OPEN or (mode == INVITE and not user_q.has_users()):
+    if mode == OPEN or not user_q.has_users():
         return
-    refused = CLOSED_MSG if mode == CLOSED else NEEDS_INVITE
     invite = invite_q.find_invite(code) if CODE.match(code) else None
     if invite is None or invite.community_id != invite_q.SIGNUP:
-        raise ClientError(403, refused)
-    creator_role = user_q.role_of(invite.creator_id)
-    if mode == CLOSED and creator_role != user_q.ROLE_ADMIN:
-        raise ClientError(403, refused)
+        raise ClientError(403, NEEDS_INVITE)
     # A disabled account's links stop letting people in, as if revoked.
     reason = "was revoked" if user_q.is_disabled(invite.creator_id) else unusable_reason(invite, now_ms())
     if reason:
@@ -75,19 +73,18 @@ def after_insert(user_id: int) -> bool:
 async def do_make_signup_invite(
     ctx: Ctx, user_id: int, uses: int | None, expires: int | None
 ) -> SignupInvite:
-    """A sign-up link. Any user may make one unless registration is closed; admins always.
-    `uses` 0 and `expires` 0 mean unlimited and never. 403 for a non-admin on a closed server."""
+    """A sign-up link (any user, in open and invite mode). `uses` 0 and `expires` 0 mean
+    unlimited and never. 403 on a closed server, where only `chatd adduser` makes accounts."""
     uses = DEFAULT_USES if uses is None else uses
     expires = DEFAULT_EXPIRES_S if expires is None else expires
     if not 0 <= uses <= MAX_USES:
         raise ClientError(400, f"uses must be 0 (unlimited) to {MAX_USES}")
     if not 0 <= expires <= MAX_EXPIRES_S:
         raise ClientError(400, f"expires must be 0 (never) to {MAX_EXPIRES_S} seconds")
-    mode = ctx.settings.registration
+    if ctx.settings.registration == CLOSED:
+        raise ClientError(403, CLOSED_MSG)
 
     def make() -> SignupInvite:
-        if mode == CLOSED and user_q.role_of(user_id) != user_q.ROLE_ADMIN:
-            raise ClientError(403, CLOSED_MSG)
         expireat = now_ms() + expires * 1000 if expires else 0
         row = invite_q.insert_invite(invite_q.SIGNUP, user_id, expireat, uses)
         return SignupInvite(
