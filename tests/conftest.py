@@ -63,12 +63,23 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(tmp_path, settings_overrides) -> Settings:
+def db_kind() -> str:
+    """The store the app runs on; `both_databases` runs a test on SQLite and PostgreSQL."""
+    return "sqlite"
+
+
+both_databases = pytest.mark.parametrize(
+    "db_kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+
+
+@pytest.fixture
+def settings(request, tmp_path, settings_overrides, db_kind) -> Settings:
+    database = f"sqlite:///{tmp_path}/chatd.db"
+    if db_kind == "postgres":
+        database = request.getfixturevalue("pg_database")
     return Settings.for_tests(
-        database=f"sqlite:///{tmp_path}/chatd.db",
-        upload_dir=tmp_path / "up",
-        ping_interval=0,
-        **settings_overrides,
+        database=database, upload_dir=tmp_path / "up", ping_interval=0, **settings_overrides
     )
 
 

@@ -15,33 +15,22 @@ from models import invites as invite_q
 from models.db import now_ms
 from server.bus import Membership, MembershipEnded
 from server.hub import Hub
-from server.settings import Settings
-from tests.conftest import Account, Api, ChatClient, assert_next_is_sentinel, connect, join_group, register
-
-both_databases = pytest.mark.parametrize(
-    "db_kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+from tests.conftest import (
+    Account,
+    Api,
+    ChatClient,
+    assert_next_is_sentinel,
+    both_databases,
+    connect,
+    join_group,
+    register,
 )
 
 
 @pytest.fixture
-def db_kind() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
-def settings(request, tmp_path, db_kind) -> Settings:
-    database = f"sqlite:///{tmp_path}/chatd.db"
-    if db_kind == "postgres":
-        database = request.getfixturevalue("pg_database")
+def settings_overrides() -> dict[str, object]:
     # open_contacts: the friends these tests need (for 1:1 sentinels) are added directly.
-    return Settings.for_tests(
-        database=database,
-        upload_dir=tmp_path / "up",
-        ping_interval=0,
-        open_contacts=True,
-        send_rate=10_000.0,
-        send_burst=10_000,
-    )
+    return {"open_contacts": True, "send_rate": 10_000.0, "send_burst": 10_000}
 
 
 async def befriend(api: Api, a: Account, b: Account) -> None:

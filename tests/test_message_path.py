@@ -14,32 +14,18 @@ from tornado.websocket import websocket_connect
 from models import db
 from server import storage
 from server.services.messages import Outgoing, Stored, store_batch_apart
-from server.settings import Settings
 from server.writer import MessageWriter
 from tests import mediafiles
-from tests.conftest import Api, ChatClient, befriend, connect, register
+from tests.conftest import Api, ChatClient, befriend, both_databases, connect, register
 from tests.serverproc import ServerProcess
 from tests.test_uploads import upload
 
 FAST = {"send_rate": 100_000.0, "send_burst": 100_000}
-both_databases = pytest.mark.parametrize(
-    "db_kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
 
 
 @pytest.fixture
-def db_kind() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
-def settings(request, tmp_path, settings_overrides, db_kind) -> Settings:
-    database = f"sqlite:///{tmp_path}/chatd.db"
-    if db_kind == "postgres":
-        database = request.getfixturevalue("pg_database")
-    return Settings.for_tests(
-        database=database, upload_dir=tmp_path / "up", ping_interval=0, **{**FAST, **settings_overrides}
-    )
+def settings_overrides() -> dict[str, Any]:
+    return FAST
 
 
 async def friends(api: Api, *names: str) -> list[Any]:
@@ -56,7 +42,7 @@ def frame_of(client: ChatClient, **frame: Any) -> dict[str, Any]:
 # --- 4: a per-user socket cap --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("settings_overrides", [{"sockets_per_user": 3}])
+@pytest.mark.parametrize("settings_overrides", [{**FAST, "sockets_per_user": 3}])
 @pytest.mark.gen_test(timeout=30)
 async def test_opening_more_sockets_than_the_cap_closes_the_oldest_with_4008(api, base_url, ctx):
     ann, bob = await friends(api, "Ann", "Bob")
@@ -79,7 +65,8 @@ async def test_opening_more_sockets_than_the_cap_closes_the_oldest_with_4008(api
 @pytest.mark.slow
 @pytest.mark.gen_test(timeout=60)
 async def test_a_flood_of_bad_frames_spends_the_allowance_gets_429s_and_few_log_lines(tmp_path, io_loop):
-    server = ServerProcess(tmp_path, None, "--send-rate", "5", "--send-burst", "20").start()
+    # One frame earned back per second: the burst is answered long before the first is.
+    server = ServerProcess(tmp_path, None, "--send-rate", "1", "--send-burst", "20").start()
     try:
         api = Api(AsyncHTTPClient(), server.base_url)
         eve, ann = await register(api, "Eve"), await register(api, "Ann")
@@ -87,7 +74,7 @@ async def test_a_flood_of_bad_frames_spends_the_allowance_gets_429s_and_few_log_
         e = await connect(server.base_url, eve)
         for i in range(2000):
             await e.send_raw("not json" if i % 2 else '{"cmd": 10, "cmid": "x", "dstid": -1}')
-        codes = [(await e.next_frame(20))["code"] for _ in range(40)]
+        codes = [(await e.next_frame(20))["code"] for _ in range(30)]
         assert codes[:20] == [400] * 20  # the allowance pays for 20 frames, good or bad
         # Then a 429, and from there the socket is read only as fast as frames are earned
         # back (each earned one pays for one more bad frame); it stays open throughout.
@@ -98,12 +85,14 @@ async def test_a_flood_of_bad_frames_spends_the_allowance_gets_429s_and_few_log_
         e.close()
         server.stop()
     refused_lines = [line for line in server.log_path.read_text().splitlines() if "frame refused" in line]
-    assert 1 <= len(refused_lines) <= 3, refused_lines  # 40+ frames answered, 2000 sent
+    assert 1 <= len(refused_lines) <= 3, refused_lines  # 30+ frames answered, 2000 sent
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_after_its_429_a_socket_stays_open_and_sends_again_once_earned(tmp_path, io_loop):
-    server = ServerProcess(tmp_path, None, "--send-rate", "20", "--send-burst", "5").start()
+    # A frame is earned back every 5 s: the six frames below meet an empty allowance however
+    # slowly a loaded machine sends them.
+    server = ServerProcess(tmp_path, None, "--send-rate", "0.2", "--send-burst", "5").start()
     try:
         api = Api(AsyncHTTPClient(), server.base_url)
         eve, ann = await register(api, "Eve"), await register(api, "Ann")
@@ -116,7 +105,7 @@ async def test_after_its_429_a_socket_stays_open_and_sends_again_once_earned(tmp
         assert codes == [400] * 5 + [429]
         # Not closed: the next message is read once a frame is earned back, stored and delivered.
         cmid = await e.send(cmd=10, dstid=ann.id, media=1, content="later")
-        ack = await e.next_frame()
+        ack = await e.next_frame(15)
         assert ack["cmd"] == 12 and ack["cmid"] == cmid
         got = await a.next_message()
         assert got["content"] == "later" and got["cmid"] != refused  # the refused one was never stored
@@ -294,7 +283,7 @@ async def test_a_stored_message_whose_publish_fails_is_not_acked_and_its_retry_i
 
 
 @pytest.mark.parametrize(
-    "settings_overrides", [{"socket_pending_max": 8, "write_queue_max": 10, "write_batch": 5}]
+    "settings_overrides", [{**FAST, "socket_pending_max": 8, "write_queue_max": 10, "write_batch": 5}]
 )
 @pytest.mark.gen_test(timeout=60)
 async def test_a_socket_sending_far_more_than_the_bounds_gets_every_message_stored_in_order(
@@ -316,7 +305,7 @@ async def test_a_socket_sending_far_more_than_the_bounds_gets_every_message_stor
     assert len(history) == 100
 
 
-@pytest.mark.parametrize("settings_overrides", [{"db_queue_max": 1}])
+@pytest.mark.parametrize("settings_overrides", [{**FAST, "db_queue_max": 1}])
 @pytest.mark.gen_test(timeout=30)
 async def test_past_the_database_queue_bound_http_gets_503_at_once_but_messages_are_stored(
     api, base_url, ctx

@@ -61,15 +61,20 @@ def charge_lookup(ctx: Ctx, user_id: int) -> None:
         )
 
 
+def _find(caller_id: int, user_id: int | None, mobile: str | None) -> User | None:
+    """The user named by id, or by mobile when they let others find them that way (None
+    otherwise: the same answer as for a number nobody has)."""
+    if user_id is not None:
+        return user_q.find_by_id(user_id)
+    user = user_q.find_by_mobile(mobile or "")
+    if user is not None and not user.findable and user.id != caller_id:
+        return None
+    return user
+
+
 def _other_user(user_id: int, dst_id: int | None, mobile: str | None) -> User:
-    """The user named by id, or by mobile when they let others find them that way; 404
-    otherwise (the same answer as for a number nobody has), 400 for oneself."""
-    if dst_id is not None:
-        other = user_q.find_by_id(dst_id)
-    else:
-        other = user_q.find_by_mobile(mobile or "")
-        if other is not None and not other.findable and other.id != user_id:
-            other = None
+    """The user named by id or mobile (see _find): 404 if none, 400 for oneself."""
+    other = _find(user_id, dst_id, mobile)
     if other is None:
         raise ClientError(404, "no such user")
     if other.id == user_id:
@@ -239,12 +244,7 @@ async def get_user(ctx: Ctx, caller_id: int, user_id: int | None, mobile: str | 
         charge_lookup(ctx, caller_id)
 
     def find() -> PublicUser | None:
-        if user_id is not None:
-            user = user_q.find_by_id(user_id)
-        else:
-            user = user_q.find_by_mobile(mobile or "")
-            if user is not None and not user.findable and user.id != caller_id:
-                user = None
+        user = _find(caller_id, user_id, mobile)
         return user_q.public_row(user) if user is not None else None
 
     found = await ctx.pools.db(find)
