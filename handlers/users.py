@@ -90,7 +90,7 @@ class MeHandler(BaseHandler):
 
 
 class SignupInviteHandler(BaseHandler):
-    """A sign-up link for someone new (registration = invite; admins also when closed)."""
+    """A sign-up link for someone new (registration = invite; refused when closed)."""
 
     async def post(self) -> None:
         uses = self.int_arg("uses", required=False, lo=0, hi=signup.MAX_USES)

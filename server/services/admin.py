@@ -81,7 +81,7 @@ def first_run_text(settings: Settings) -> str:
     how = {
         "open": "anyone who can reach the server may register.",
         "invite": "the first account is free; then a sign-up link from a user is needed.",
-        "closed": "accounts come from `chatd adduser` or a server admin's sign-up link.",
+        "closed": "accounts come only from `chatd adduser`.",
     }
     adduser = "`chatd adduser --mobile M --nickname N --admin`"
     if settings.registration == "closed":
@@ -95,7 +95,7 @@ def first_run_text(settings: Settings) -> str:
         "  The first account becomes the server admin (it can list and disable accounts).",
         f"  registration = {settings.registration}: {how[settings.registration]}",
         "  Options: open (anyone may register), invite (a sign-up link from an existing user),",
-        "  closed (`chatd adduser` or an admin's link). A server reachable from the internet",
+        "  closed (only `chatd adduser`). A server reachable from the internet",
         "  should use invite (the default); set `registration` in chatd.ini or --registration.",
     ]
     return "\n".join(lines)
