@@ -44,9 +44,11 @@ class SocketOutlet:
     Every message frame carries its id; the outlet never sends an id at or below the
     last one sent, which is what makes replay-then-live free of doubles."""
 
-    def __init__(self, handler: tornado.websocket.WebSocketHandler, limit: int, since: int) -> None:
+    def __init__(
+        self, handler: tornado.websocket.WebSocketHandler, limit: int, since: int, token_digest: str
+    ) -> None:
         self.key = uuid.uuid4().hex
-        self.token_digest = ""  # set by the handler: the hub closes the socket when it is revoked
+        self.token_digest = token_digest  # the hub closes the socket when this token is revoked
         self.handler = handler
         self.limit = limit
         self.last_id = since
@@ -155,8 +157,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     async def open(self, *args: Any, **kwargs: Any) -> None:
         ctx = self.ctx
         self.set_nodelay(True)
-        self.outlet = SocketOutlet(self, ctx.settings.outbox_limit, self.since or 0)
-        self.outlet.token_digest = self.token_digest
+        self.outlet = SocketOutlet(self, ctx.settings.outbox_limit, self.since or 0, self.token_digest)
         ctx.token_watch.ensure_running(ctx)
         # Attach first, then load groups and replay: anything stored meanwhile is either
         # in the replay or arrives live, and the outlet drops the overlap by id.

@@ -69,6 +69,7 @@ def make_ctx(settings: Settings) -> Ctx:
         settings.media_threads,
         hash_queue=settings.hash_queue,
         media_procs=MediaJobs.from_settings(settings),
+        db_queue_max=settings.db_queue_max,
     )
     bus = InProcessBus()
     hub = Hub()
@@ -85,7 +86,6 @@ def make_ctx(settings: Settings) -> Ctx:
     writer: MessageWriter[Any, Any] = MessageWriter(
         store, publish, settings.write_batch, settings.write_queue_max
     )
-    pools.db_queue_max = settings.db_queue_max
     catalog = load_catalog(ROOT / "asset")
     ctx = Ctx(settings=settings, pools=pools, bus=bus, hub=hub, writer=writer, emoji=catalog)
     holder["ctx"] = ctx

@@ -32,11 +32,17 @@ class Pools:
         media_threads: int = 2,
         hash_queue: int = 16,
         media_procs: MediaJobs | None = None,
+        db_queue_max: int = 0,
     ) -> None:
         self.database = database
         # SQLite has one writer at a time; a single thread avoids "database is locked" retries.
         threads = 1 if isinstance(database, peewee.SqliteDatabase) else db_threads
         self.db_pool = ThreadPoolExecutor(threads, thread_name_prefix="chatd-db")
+        # Database jobs queued or running that may be refused, and the bound past which new
+        # ones get 503 at once instead of waiting behind a queue that only grows (0: none).
+        # The writer's batches are not counted: its own queue is bounded and pushes back.
+        self.db_jobs = 0
+        self.db_queue_max = db_queue_max
         self.hash_pool = ThreadPoolExecutor(hash_threads, thread_name_prefix="chatd-hash")
         # Hash jobs queued or running. Past hash_queue a login is refused at once: an
         # unbounded queue let 200 logins for random mobiles delay a real user's by 39 s.
@@ -46,12 +52,6 @@ class Pools:
         # Decoding and encoding: supervised worker processes behind a fair, bounded queue.
         self.media_procs = media_procs or MediaJobs(workers=media_threads)
         self.closed = False
-
-    # Database jobs queued or running that may be refused, and the bound past which new
-    # ones get 503 at once instead of waiting behind a queue that only grows (0: none).
-    # The writer's batches are not counted: its own queue is bounded and pushes back.
-    db_jobs = 0
-    db_queue_max = 0
 
     async def db(self, fn: Callable[..., T], *args: Any, shed: bool = True) -> T:
         """Run fn(*args) in the database pool as one transaction. With shed (HTTP work),
@@ -99,10 +99,7 @@ class Pools:
     async def hashing(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a password hash or check; ClientError(503) at once when hash_queue jobs are
         already queued or running."""
-        if self.hash_jobs >= self.hash_queue:
-            raise ClientError(
-                503, "the server is busy checking passwords; try again in a moment", retry_after=2
-            )
+        self.check_hash_room()
         self.hash_jobs += 1
         try:
             return await self._run(self.hash_pool, fn, *args)

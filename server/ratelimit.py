@@ -15,10 +15,13 @@ class TokenBuckets:
         self.burst = float(burst)
         self._buckets: dict[object, tuple[float, float]] = {}
 
+    def _tokens(self, key: object, now: float) -> float:
+        tokens, stamp = self._buckets.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - stamp) * self.rate)
+
     def allow(self, key: object, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
-        tokens, stamp = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+        tokens = self._tokens(key, now)
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
             return False
@@ -30,9 +33,7 @@ class TokenBuckets:
     def wait_s(self, key: object, now: float | None = None) -> float:
         """Seconds until `key` has a whole token again (0 if it has one now)."""
         now = time.monotonic() if now is None else now
-        tokens, stamp = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - stamp) * self.rate)
-        return max(0.0, (1.0 - tokens) / self.rate)
+        return max(0.0, (1.0 - self._tokens(key, now)) / self.rate)
 
     def _forget_full(self, now: float) -> None:
         # Buckets that have refilled carry no state worth keeping.

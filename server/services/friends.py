@@ -13,12 +13,10 @@ from models.contacts import BLOCK, FRIEND, REQUEST, RequestRow
 from models.users import PublicUser, User
 from server.bus import Notice
 from server.errors import ClientError
-from server.services.messages import encode
+from server.services.messages import notice_for
 
 if TYPE_CHECKING:
     from server.context import Ctx
-
-CMD_NOTICE = 15
 
 
 class FriendAnswer(TypedDict):
@@ -40,15 +38,15 @@ class _Outcome:
     """What a pool job decided; the frames go out after its commit."""
 
     answer: FriendAnswer | None = None
-    notices: list[tuple[int, dict[str, object]]] = field(default_factory=list)  # (to user, frame)
+    notices: list[Notice] = field(default_factory=list)
 
     def tell(self, user_id: int, kind: str, **fields: object) -> None:
-        self.notices.append((user_id, {"cmd": CMD_NOTICE, "type": kind, **fields}))
+        self.notices.append(notice_for(user_id, kind, **fields))
 
 
 async def _publish(ctx: Ctx, outcome: _Outcome) -> None:
-    for user_id, frame in outcome.notices:
-        await ctx.bus.publish(Notice((user_id,), encode(frame)))
+    for notice in outcome.notices:
+        await ctx.bus.publish(notice)
 
 
 def charge_lookup(ctx: Ctx, user_id: int) -> None:

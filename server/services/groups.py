@@ -16,16 +16,15 @@ from models.db import now_ms
 from models.groups import GroupRow, MemberRow
 from models.invites import InviteRow
 from models.messages import CMD_GROUP, MessageRow, NewMessage
-from server.bus import Delivery, Membership, MembershipEnded, Notice
+from server.bus import Delivery, Membership, MembershipEnded
 from server.errors import ClientError
-from server.services.messages import encode
+from server.services.messages import encode, notice_for
 from server.textcheck import has_invisible
 
 if TYPE_CHECKING:
     from server.context import Ctx
 
 MEDIA_SYSTEM = 10  # a membership change in a group's stream; clients may never send one
-CMD_NOTICE = 15
 NAME_MAX = 64
 TEXT_MAX = 512
 INVITE_PATH = "/invite/"
@@ -69,10 +68,6 @@ def _delivery(row: MessageRow) -> Delivery:
     return Delivery(row["id"], encode(row), group_id=row["dstid"])
 
 
-def _notice(user_id: int, frame: dict[str, Any]) -> Notice:
-    return Notice((user_id,), encode({"cmd": CMD_NOTICE, **frame}))
-
-
 def _role_of(user_id: int, group_id: int) -> int:
     """The caller's role; 403 unless a current member (a missing group answers the same)."""
     role = group_q.current_role(user_id, group_id)
@@ -85,7 +80,7 @@ async def _ended(ctx: Ctx, user_id: int, group_id: int, line: MessageRow) -> Non
     """Publish a leave or removal: its line first (the leaver gets it), then nothing more."""
     await ctx.bus.publish(_delivery(line))
     await ctx.bus.publish(MembershipEnded(user_id, group_id))
-    await ctx.bus.publish(_notice(user_id, {"type": "group_removed", "dstid": group_id}))
+    await ctx.bus.publish(notice_for(user_id, "group_removed", dstid=group_id))
 
 
 async def do_create_community(
@@ -186,7 +181,7 @@ async def do_join_community(ctx: Ctx, user_id: int, code: str | None, group_id: 
     group, line = await ctx.pools.db(join)
     await ctx.bus.publish(Membership(user_id, group["id"]))
     if line is not None:
-        await ctx.bus.publish(_notice(user_id, {"type": "group_added", "group": group}))
+        await ctx.bus.publish(notice_for(user_id, "group_added", group=group))
         await ctx.bus.publish(_delivery(line))
     return group
 

@@ -18,7 +18,7 @@ from models.db import now_ms
 from models.media import MediaRow
 from models.messages import CMD_GROUP, CMD_HEARTBEAT, CMD_SINGLE, MessageRow, NewMessage
 from server import storage
-from server.bus import Delivery
+from server.bus import Delivery, Notice
 from server.emoji import EmojiCatalog
 from server.errors import ClientError
 from server.settings import Settings
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 CMD_ACK = 12
 CMD_ERROR = 13
 CMD_READ = 14  # server -> client: a conversation was marked read (on any of the user's devices)
+CMD_NOTICE = 15  # server -> client: friends and groups changed (never stored)
 
 MEDIA_TEXT = 1
 MEDIA_VOICE = 3
@@ -272,6 +273,11 @@ def delivery_for(stored: Stored) -> Delivery:
     if row["cmd"] == CMD_GROUP:
         return Delivery(row["id"], payload, group_id=row["dstid"], skip_socket=stored.socket_key)
     return Delivery(row["id"], payload, user_ids=(row["userid"], row["dstid"]), skip_socket=stored.socket_key)
+
+
+def notice_for(user_id: int, kind: str, **fields: Any) -> Notice:
+    """A cmd 15 frame for every socket of one user, encoded once."""
+    return Notice((user_id,), encode({"cmd": CMD_NOTICE, "type": kind, **fields}))
 
 
 def ack_frame(row: MessageRow) -> bytes:
