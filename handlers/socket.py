@@ -1,21 +1,18 @@
 """/chat: the WebSocket. Authenticates before the upgrade, then relays frames to the
-message service and pushes what the hub delivers through a bounded outbox."""
+message service; what the hub delivers goes out through the socket's outlet (outlet.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
-import uuid
-from collections import deque
 from collections.abc import Awaitable
 from typing import Any
 
 import tornado.web
 import tornado.websocket
-from tornado.iostream import StreamClosedError
-
 from handlers.base import redact_tokens, token_from
+from handlers.outlet import CLOSE_TRY_AGAIN_LATER, SocketOutlet
 from server.context import Ctx
 from server.errors import ClientError
 from server.ratelimit import LogThrottle
@@ -27,98 +24,10 @@ log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_MANY = 4008  # the user opened more sockets than sockets_per_user: do not reconnect
-CLOSE_TRY_AGAIN_LATER = 1013  # "too slow": the client reconnects with since= and misses nothing
-WRITE_CHUNK = 64  # frames handed to the stream before waiting for it to drain
-# Acks and error frames answer the socket's own frames, whose rate the send limit bounds;
-# they arrive a whole batch at once, so they get their own, larger allowance.
-CONTROL_ALLOWANCE = 10_000
 SINCE = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() takes "²", which int() refuses
 SINCE_MAX = 2**63 - 1  # message ids are 64-bit
 # A flood of refused frames would otherwise write one warning line each (per process).
 refusal_log = LogThrottle(10.0)
-
-
-class SocketOutlet:
-    """One socket's outbox: bounded, drained by a single writer coroutine.
-
-    Every message frame carries its id; the outlet never sends an id at or below the
-    last one sent, which is what makes replay-then-live free of doubles."""
-
-    def __init__(
-        self, handler: tornado.websocket.WebSocketHandler, limit: int, since: int, token_digest: str
-    ) -> None:
-        self.key = uuid.uuid4().hex
-        self.token_digest = token_digest  # the hub closes the socket when this token is revoked
-        self.handler = handler
-        self.limit = limit
-        self.last_id = since
-        self.queue: deque[tuple[int, bytes]] = deque()
-        self.queued_messages = 0  # frames in the queue that other users' messages put there
-        self.wakeup = asyncio.Event()
-        self.closed = False
-
-    def push(self, message_id: int, payload: bytes) -> None:
-        """Queue a frame (message_id 0 for acks and errors). Never blocks: a full outbox
-        closes this socket alone."""
-        if self.closed:
-            return
-        if self.queued_messages >= self.limit or len(self.queue) >= self.limit + CONTROL_ALLOWANCE:
-            log.warning("socket %s outbox full (%d); closing with 1013", self.key[:8], len(self.queue))
-            self.shut(CLOSE_TRY_AGAIN_LATER, "too slow; reconnect with since")
-            return
-        if message_id:
-            self.queued_messages += 1
-        self.queue.append((message_id, payload))
-        self.wakeup.set()
-
-    def shut(self, code: int, reason: str) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.wakeup.set()
-        self.handler.close(code, reason)
-
-    async def run(self, ctx: Ctx, user_id: int, replay: bool) -> None:
-        try:
-            if replay:
-                await self._replay(ctx, user_id)
-            await self._drain()
-        except (tornado.websocket.WebSocketClosedError, StreamClosedError):
-            pass
-        except Exception:
-            log.exception("socket writer failed")
-            self.shut(1011, "server error")
-
-    async def _replay(self, ctx: Ctx, user_id: int) -> None:
-        page = ctx.settings.replay_page
-        while not self.closed:
-            rows = await messages.list_since(ctx, user_id, self.last_id, page)
-            last: Any = None
-            for row in rows:
-                last = self.handler.write_message(messages.encode(row))
-                self.last_id = row["id"]
-            if last is not None:
-                await last  # let the page reach the kernel before reading the next one
-            if len(rows) < page:
-                return
-
-    async def _drain(self) -> None:
-        while not self.closed:
-            if not self.queue:
-                self.wakeup.clear()
-                await self.wakeup.wait()
-                continue
-            last: Any = None
-            for _ in range(min(WRITE_CHUNK, len(self.queue))):
-                message_id, payload = self.queue.popleft()
-                if message_id:
-                    self.queued_messages -= 1
-                    if message_id <= self.last_id:
-                        continue  # already sent by the replay
-                    self.last_id = message_id
-                last = self.handler.write_message(payload)
-            if last is not None:
-                await last  # flow control: a reader that stops reading stalls only this loop
 
 
 class ChatSocketHandler(tornado.websocket.WebSocketHandler):
@@ -157,7 +66,16 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     async def open(self, *args: Any, **kwargs: Any) -> None:
         ctx = self.ctx
         self.set_nodelay(True)
-        self.outlet = SocketOutlet(self, ctx.settings.outbox_limit, self.since or 0, self.token_digest)
+        assert self.ws_connection is not None and self.ws_connection.stream is not None
+        replay = self.since is not None
+        self.outlet = SocketOutlet(
+            self,
+            self.ws_connection.stream,
+            ctx.settings.outbox_bytes,
+            self.since or 0,
+            self.token_digest,
+            replay,
+        )
         ctx.token_watch.ensure_running(ctx)
         # Attach first, then load groups and replay: anything stored meanwhile is either
         # in the replay or arrives live, and the outlet drops the overlap by id.
@@ -177,7 +95,8 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             log.exception("loading groups failed")
             self.outlet.shut(1011, "server error")
             return
-        asyncio.get_running_loop().create_task(self.outlet.run(ctx, self.user_id, self.since is not None))
+        if replay:
+            asyncio.get_running_loop().create_task(self.outlet.replay(ctx, self.user_id))
 
     def on_message(self, raw: str | bytes) -> Awaitable[None] | None:
         # Returns None while frames flow, so a sender's frames can share one database
@@ -217,7 +136,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
                 return asyncio.ensure_future(asyncio.sleep(self.ctx.send_limits.wait_s(self.user_id)))
             return None
         except WriterClosed:
-            outlet.push(0, messages.error_frame(cmid, 503, "server is restarting; send again"))
+            outlet.push_payload(messages.error_frame(cmid, 503, "server is restarting; send again"))
             return None
         self.pending += 1
         future.add_done_callback(lambda f: self._answer(outlet, cmid, f))
@@ -235,7 +154,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
                 "user %d frame refused: %d %s (%d refusals not logged before this)",
                 self.user_id, exc.status, exc.msg, held,
             )  # fmt: skip
-        outlet.push(0, messages.error_frame(cmid, exc.status, exc.msg))
+        outlet.push_payload(messages.error_frame(cmid, exc.status, exc.msg))
 
     def _answer(self, outlet: SocketOutlet, cmid: str | None, future: asyncio.Future[Stored]) -> None:
         self.pending -= 1
@@ -245,16 +164,21 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             self.resume = None
         exc = future.exception()
         if isinstance(exc, ClientError):
-            outlet.push(0, messages.error_frame(cmid, exc.status, exc.msg))
+            outlet.push_payload(messages.error_frame(cmid, exc.status, exc.msg))
         elif exc is not None:
-            outlet.push(0, messages.error_frame(cmid, 500, "could not store the message; send it again"))
+            outlet.push_payload(messages.error_frame(cmid, 500, "could not store the message; send it again"))
         else:
-            outlet.push(0, messages.ack_frame(future.result().row))
+            outlet.push_payload(messages.ack_frame(future.result().row))
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        # Out of the hub at once: the close handshake can take seconds with a stalled reader.
+        if self.outlet is not None:
+            self.ctx.hub.detach(self.user_id, self.outlet)
+        super().close(code, reason)
 
     def on_close(self) -> None:
         if self.outlet is not None:
             self.outlet.closed = True
-            self.outlet.wakeup.set()
             self.ctx.hub.detach(self.user_id, self.outlet)
 
     def check_origin(self, origin: str) -> bool:

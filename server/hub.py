@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from server.bus import Delivery, Event, Membership, MembershipEnded, Notice, TokenRevoked
+from server.frames import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -16,12 +17,13 @@ CLOSE_TOKEN_REVOKED = 4001
 
 
 class Outlet(Protocol):
-    """What the hub needs of a socket: a key, a non-blocking push, and a close."""
+    """What the hub needs of a socket: a key, a non-blocking push of a prebuilt WebSocket
+    frame (server/frames.py), and a close."""
 
     key: str
     token_digest: str  # SHA-256 of the token the socket was opened with
 
-    def push(self, message_id: int, payload: bytes) -> None: ...
+    def push(self, message_id: int, frame: bytes) -> None: ...
 
     def shut(self, code: int, reason: str) -> None: ...
 
@@ -108,11 +110,12 @@ class Hub:
             self.revoke(event)
 
     def notify(self, notice: Notice) -> None:
+        frame = text_frame(notice.payload)
         for user_id in notice.user_ids:
             node = self.nodes.get(user_id)
             if node is not None:
                 for outlet in tuple(node.sockets.values()):
-                    outlet.push(0, notice.payload)
+                    outlet.push(0, frame)
 
     def revoke(self, event: TokenRevoked) -> None:
         """Close the sockets opened with tokens that are no longer valid."""
@@ -129,13 +132,15 @@ class Hub:
             user_ids: Iterable[int] = tuple(self.group_members.get(delivery.group_id, ()))
         else:
             user_ids = delivery.user_ids
+        frame = text_frame(delivery.payload)  # the same bytes for every socket
+        message_id, skip = delivery.message_id, delivery.skip_socket
         for user_id in user_ids:
             node = self.nodes.get(user_id)
             if node is None:
                 continue
             for key, outlet in tuple(node.sockets.items()):
-                if key != delivery.skip_socket:
-                    outlet.push(delivery.message_id, delivery.payload)
+                if key != skip:
+                    outlet.push(message_id, frame)
 
     def online_sockets(self) -> int:
         return sum(len(node.sockets) for node in self.nodes.values())

@@ -154,8 +154,10 @@ class Settings:
     db_threads: int = _opt(4, _int(1, 64), "database threads on PostgreSQL (SQLite always uses one writer)")
     hash_threads: int = _opt(2, _int(1, 64), "threads for password hashing")
     write_batch: int = _opt(500, _int(1, 10000), "most messages committed in one transaction")
-    outbox_limit: int = _opt(
-        1000, _int(10, 1_000_000), "unsent frames per socket before it is closed with 1013"
+    outbox_bytes: int = _opt(
+        2 * 1024 * 1024,
+        _int(4096, 1 << 30),
+        "bytes a socket's reader may leave untaken before it is closed with 1013",
     )
     replay_page: int = _opt(500, _int(10, 10000), "messages read per query when replaying since=ID")
     max_text: int = _opt(4000, _int(1, 100_000), "longest text message, in characters")

@@ -1,0 +1,169 @@
+"""One socket's way out: prebuilt frames written straight to its stream.
+
+No queue and no coroutine per socket while it keeps up: the frames pushed in one turn of the
+loop go out in one stream write at the end of that turn. While a write is still in the
+kernel's way (the reader has not taken the last one) new frames wait in a list; a reader
+that leaves more than `max_unsent` bytes untaken is closed with 1013, alone. That is told
+by what the reader does not take, not by how busy the server is."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from tornado.iostream import IOStream, StreamClosedError
+
+from server.frames import text_frame
+from server.services import messages
+
+if TYPE_CHECKING:
+    from server.context import Ctx
+
+log = logging.getLogger(__name__)
+
+CLOSE_TRY_AGAIN_LATER = 1013  # "too slow": the client reconnects with since= and misses nothing
+
+
+class Flusher:
+    """Outlets with frames to write; one callback per loop turn writes them all."""
+
+    __slots__ = ("dirty", "loop")
+
+    def __init__(self) -> None:
+        self.dirty: list[SocketOutlet] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, outlet: SocketOutlet) -> None:
+        if not self.dirty or self.loop is None or self.loop.is_closed():
+            self.loop = asyncio.get_running_loop()
+            if not self.dirty:
+                self.loop.call_soon(self.run)
+        self.dirty.append(outlet)
+
+    def run(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for outlet in dirty:
+            outlet.flush()
+
+
+FLUSHER = Flusher()
+
+
+class SocketOutlet:
+    """Every message frame carries its id; the outlet never sends an id at or below the last
+    one sent, which is what makes replay-then-live free of doubles."""
+
+    __slots__ = (
+        "key", "token_digest", "handler", "stream", "max_unsent", "last_id", "frames",
+        "waiting_bytes", "in_flight", "flagged", "closed", "replaying", "held", "held_bytes",
+        "overflowed",
+    )  # fmt: skip
+
+    def __init__(
+        self, handler: Any, stream: IOStream, max_unsent: int, since: int, token_digest: str, replay: bool
+    ) -> None:
+        self.key = uuid.uuid4().hex
+        self.token_digest = token_digest  # the hub closes the socket when this token is revoked
+        self.handler = handler
+        self.stream = stream
+        self.max_unsent = max_unsent
+        self.last_id = since
+        self.frames: list[bytes] = []  # pushed, not yet handed to the stream
+        self.waiting_bytes = 0  # their size
+        self.in_flight = 0  # bytes of the last stream write, while the reader has not taken it
+        self.flagged = False  # in the flusher's list for this turn
+        self.closed = False
+        # While replaying from the database, live message frames are held back here, then
+        # sent after the replay (those it already sent are dropped by id).
+        self.replaying = replay
+        self.held: list[tuple[int, bytes]] = []
+        self.held_bytes = 0
+        self.overflowed = False  # held got too big and was dropped: replay reads on
+
+    def push(self, message_id: int, frame: bytes) -> None:
+        """Take a prebuilt frame (message_id 0 for acks, errors and notices). Never blocks."""
+        if self.closed:
+            return
+        if message_id:
+            if self.replaying:
+                self._hold(message_id, frame)
+                return
+            if message_id <= self.last_id:
+                return  # already sent by the replay, or a retry's second publish
+            self.last_id = message_id
+        self.frames.append(frame)
+        self.waiting_bytes += len(frame)
+        if self.in_flight:
+            if self.in_flight + self.waiting_bytes > self.max_unsent:
+                log.warning(
+                    "socket %s left %d bytes untaken; closing with 1013", self.key[:8], self.in_flight
+                )
+                self.shut(CLOSE_TRY_AGAIN_LATER, "too slow; reconnect with since")
+        elif not self.flagged:
+            self.flagged = True
+            FLUSHER.add(self)
+
+    def _hold(self, message_id: int, frame: bytes) -> None:
+        self.held.append((message_id, frame))
+        self.held_bytes += len(frame)
+        if self.held_bytes > self.max_unsent:
+            # Stored anyway: the replay goes on reading them from the database.
+            self.held, self.held_bytes, self.overflowed = [], 0, True
+
+    def flush(self) -> None:
+        self.flagged = False
+        if self.closed or self.in_flight or not self.frames:
+            return
+        frames, self.frames, self.waiting_bytes = self.frames, [], 0
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        try:
+            written = self.stream.write(data)
+        except StreamClosedError:
+            return  # on_close detaches it
+        if not written.done():
+            self.in_flight = len(data)
+            written.add_done_callback(self._taken)
+
+    def _taken(self, written: asyncio.Future[None]) -> None:
+        self.in_flight = 0
+        if written.exception() is None:
+            self.flush()
+
+    def shut(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.frames, self.held = [], []
+        self.handler.close(code, reason)
+
+    async def replay(self, ctx: Ctx, user_id: int) -> None:
+        """Send what was stored after last_id, then go live."""
+        try:
+            await self._replay(ctx, user_id)
+        except StreamClosedError:
+            pass
+        except Exception:
+            log.exception("replay failed")
+            self.shut(1011, "server error")
+
+    async def _replay(self, ctx: Ctx, user_id: int) -> None:
+        page = ctx.settings.replay_page
+        while not self.closed:
+            self.overflowed = False
+            rows = await messages.list_since(ctx, user_id, self.last_id, page)
+            if rows:
+                self.last_id = rows[-1]["id"]
+                # One write per page, and the next page is read once the kernel took it.
+                await self.stream.write(b"".join(text_frame(messages.encode(row)) for row in rows))
+            if len(rows) < page and not self.overflowed:
+                break
+        self.replaying = False
+        held, self.held, self.held_bytes = self.held, [], 0
+        for message_id, frame in held:
+            self.push(message_id, frame)
+
+    def push_payload(self, payload: bytes) -> None:
+        """An ack, an error or a notice for this socket alone."""
+        self.push(0, text_frame(payload))
