@@ -56,9 +56,21 @@ class SocketOutlet:
     one sent, which is what makes replay-then-live free of doubles."""
 
     __slots__ = (
-        "key", "token_digest", "handler", "stream", "max_unsent", "last_id", "frames",
-        "waiting_bytes", "in_flight", "flagged", "closed", "replaying", "held", "held_bytes",
+        "closed",
+        "flagged",
+        "frames",
+        "handler",
+        "held",
+        "held_bytes",
+        "in_flight",
+        "key",
+        "last_id",
+        "max_unsent",
         "overflowed",
+        "replaying",
+        "stream",
+        "token_digest",
+        "waiting_bytes",
     )  # fmt: skip
 
     def __init__(

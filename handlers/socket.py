@@ -11,6 +11,7 @@ from typing import Any
 
 import tornado.web
 import tornado.websocket
+
 from handlers.base import redact_tokens, token_from
 from handlers.outlet import CLOSE_TRY_AGAIN_LATER, SocketOutlet
 from server.context import Ctx
