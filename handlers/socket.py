@@ -86,9 +86,11 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         for old in ctx.hub.oldest_over(self.user_id, ctx.settings.sockets_per_user):
             old.shut(CLOSE_TOO_MANY, "too many open connections")
         try:
-            # A removal published while the groups load must not be undone by them.
+            # A removal published while the groups load must not be undone by them; the friend
+            # and group sets let the user's messages skip the database's permission check.
             read_at = ctx.hub.mark()
-            ctx.hub.add_groups(self.user_id, await contacts.list_group_ids(ctx, self.user_id), read_at)
+            friend_ids, group_ids = await contacts.load_circle(ctx, self.user_id)
+            ctx.hub.load_circle(self.user_id, friend_ids, group_ids, read_at)
         except ClientError:  # the database queue is full: the client comes back later
             self.outlet.shut(CLOSE_TRY_AGAIN_LATER, "server busy; reconnect with since")
             return

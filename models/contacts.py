@@ -145,6 +145,16 @@ def list_communities(user_id: int) -> list[CommunityRow]:
     return [community_row(c) for c in query]
 
 
+def friend_ids_of(user_id: int) -> set[int]:
+    query = Contact.select(Contact.dst_id).where((Contact.owner_id == user_id) & (Contact.cate == FRIEND))
+    return {row.dst_id for row in query}
+
+
+def circle_of(user_id: int) -> tuple[set[int], set[int]]:
+    """A user's friend ids and current group ids, for their first socket (one trip)."""
+    return friend_ids_of(user_id), community_ids_of(user_id)
+
+
 def community_ids_of(user_id: int) -> set[int]:
     query = Contact.select(Contact.dst_id).where(_current_member(user_id))
     return {row.dst_id for row in query}

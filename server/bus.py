@@ -42,6 +42,16 @@ class MembershipEnded:
 
 
 @dataclass(frozen=True)
+class Friendship:
+    """Two users became friends (`friends`) or stopped being friends (an unfriend, a block):
+    the hubs' in-memory friend sets, which let a message skip the database check, follow."""
+
+    user_id: int
+    other_id: int
+    friends: bool
+
+
+@dataclass(frozen=True)
 class Notice:
     """A frame for every socket of some users that is not a stored message (cmd 15: a
     friend request, a friendship made or ended). `payload` is encoded once."""
@@ -61,7 +71,7 @@ class TokenRevoked:
     reason: str = "logged out"
 
 
-Event = Delivery | Membership | MembershipEnded | Notice | TokenRevoked
+Event = Delivery | Membership | MembershipEnded | Friendship | Notice | TokenRevoked
 Subscriber = Callable[[Event], None]
 
 

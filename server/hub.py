@@ -7,10 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from server.bus import Delivery, Event, Membership, MembershipEnded, Notice, TokenRevoked
+from server.bus import Delivery, Event, Friendship, Membership, MembershipEnded, Notice, TokenRevoked
 from server.frames import text_frame
 
 log = logging.getLogger(__name__)
+
+CMD_SINGLE = 10  # the wire number of a 1:1 message (models/messages.py names it for storage)
 
 # The socket's token was revoked or expired: the client must log in again, not reconnect.
 CLOSE_TOKEN_REVOKED = 4001
@@ -35,6 +37,12 @@ class Node:
     # group id -> the hub's count when this user's membership ended: a socket that read
     # its groups from the database before that must not add the group back.
     ended: dict[int, int] = field(default_factory=dict)
+    # Friend ids once loaded (None before): with `groups` after the load, what lets
+    # may_send answer from memory. Friendship events that come while it loads wait in
+    # friend_changes and are applied over the load, in order, so it ends exact.
+    friends: set[int] | None = None
+    friend_changes: list[tuple[int, bool]] = field(default_factory=list)
+    groups_loaded: bool = False
 
 
 class Hub:
@@ -85,6 +93,46 @@ class Hub:
             node.groups.add(group_id)
             self.group_members.setdefault(group_id, set()).add(user_id)
 
+    def load_circle(self, user_id: int, friend_ids: set[int], group_ids: Iterable[int], read_at: int) -> None:
+        """A user's friends and groups as read from the database after `read_at` (a mark)."""
+        node = self.nodes.get(user_id)
+        if node is None:
+            return
+        self.add_groups(user_id, group_ids, read_at)
+        node.groups_loaded = True
+        if node.friends is None:
+            node.friends = friend_ids
+            for other_id, friends in node.friend_changes:
+                self._set_friend(node.friends, other_id, friends)
+            node.friend_changes = []
+
+    def may_send(self, user_id: int, cmd: int, dst_id: int) -> bool:
+        """True when memory says the user may send there; False means "ask the database"
+        (not loaded yet, or a refusal, which the database words)."""
+        node = self.nodes.get(user_id)
+        if node is None:
+            return False
+        if cmd == CMD_SINGLE:
+            return node.friends is not None and dst_id in node.friends
+        return node.groups_loaded and dst_id in node.groups
+
+    def befriend(self, event: Friendship) -> None:
+        for user_id, other_id in ((event.user_id, event.other_id), (event.other_id, event.user_id)):
+            node = self.nodes.get(user_id)
+            if node is None:
+                continue
+            if node.friends is None:
+                node.friend_changes.append((other_id, event.friends))
+            else:
+                self._set_friend(node.friends, other_id, event.friends)
+
+    @staticmethod
+    def _set_friend(friend_ids: set[int], other_id: int, friends: bool) -> None:
+        if friends:
+            friend_ids.add(other_id)
+        else:
+            friend_ids.discard(other_id)
+
     def remove_group(self, user_id: int, group_id: int) -> None:
         node = self.nodes.get(user_id)
         if node is not None:
@@ -104,6 +152,8 @@ class Hub:
             self.add_groups(event.user_id, [event.group_id])
         elif isinstance(event, MembershipEnded):
             self.remove_group(event.user_id, event.group_id)
+        elif isinstance(event, Friendship):
+            self.befriend(event)
         elif isinstance(event, Notice):
             self.notify(event)
         elif isinstance(event, TokenRevoked):

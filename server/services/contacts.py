@@ -17,5 +17,6 @@ async def list_friends(ctx: Ctx, user_id: int) -> list[PublicUser]:
     return await ctx.pools.db(contact_q.list_friends, user_id)
 
 
-async def list_group_ids(ctx: Ctx, user_id: int) -> set[int]:
-    return await ctx.pools.db(contact_q.community_ids_of, user_id)
+async def load_circle(ctx: Ctx, user_id: int) -> tuple[set[int], set[int]]:
+    """Friend ids and group ids, in one trip to the database."""
+    return await ctx.pools.db(contact_q.circle_of, user_id)

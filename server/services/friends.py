@@ -1,5 +1,6 @@
 """Friend requests, friendships and blocks; finding people. Every change tells both sides'
-sockets at once with a cmd 15 frame (a `Notice`), published after commit."""
+sockets at once with a cmd 15 frame (a `Notice`), published after commit; a friendship made
+or ended is also a `Friendship` event, which every hub's friend sets follow."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from models import contacts as contact_q
 from models import users as user_q
 from models.contacts import BLOCK, FRIEND, REQUEST, RequestRow
 from models.users import PublicUser, User
-from server.bus import Notice
+from server.bus import Event, Friendship
 from server.errors import ClientError
 from server.services.messages import notice_for
 
@@ -38,15 +39,19 @@ class _Outcome:
     """What a pool job decided; the frames go out after its commit."""
 
     answer: FriendAnswer | None = None
-    notices: list[Notice] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
     def tell(self, user_id: int, kind: str, **fields: object) -> None:
-        self.notices.append(notice_for(user_id, kind, **fields))
+        self.events.append(notice_for(user_id, kind, **fields))
+
+    def friends(self, user_id: int, other_id: int, friends: bool) -> None:
+        # Before the notices: a client told "friend_added" may send at once.
+        self.events.insert(0, Friendship(user_id, other_id, friends))
 
 
 async def _publish(ctx: Ctx, outcome: _Outcome) -> None:
-    for notice in outcome.notices:
-        await ctx.bus.publish(notice)
+    for event in outcome.events:
+        await ctx.bus.publish(event)
 
 
 def charge_lookup(ctx: Ctx, user_id: int) -> None:
@@ -85,6 +90,7 @@ def _make_friends(outcome: _Outcome, me: User, other: User) -> None:
     requests left either way, and both sides told."""
     contact_q.insert_friendship(me.id, other.id)
     contact_q.delete_both_ways(me.id, REQUEST, other.id)
+    outcome.friends(me.id, other.id, True)
     outcome.answer = FriendAnswer(status="friends", user=user_q.public_row(other))
     outcome.tell(me.id, "friend_added", user=user_q.public_row(other))
     outcome.tell(other.id, "friend_added", user=user_q.public_row(me))
@@ -162,6 +168,8 @@ async def _end(ctx: Ctx, user_id: int, other_id: int, cate: int, both_ways: bool
         if not gone:
             raise ClientError(404, missing)
         outcome = _Outcome()
+        if cate == FRIEND:
+            outcome.friends(user_id, other_id, False)
         kind = "friend_removed" if cate == FRIEND else "request_removed"
         if cate != BLOCK:  # an unblock changes nothing the other side could see
             outcome.tell(user_id, kind, userid=other_id)
@@ -214,6 +222,7 @@ async def do_block(ctx: Ctx, user_id: int, dst_id: int) -> None:
         outcome = _Outcome()
         # The other side sees what an unfriend or a declined request shows them, no more.
         if contact_q.delete_both_ways(user_id, FRIEND, dst_id):
+            outcome.friends(user_id, dst_id, False)
             outcome.tell(user_id, "friend_removed", userid=dst_id)
             outcome.tell(dst_id, "friend_removed", userid=user_id)
         if contact_q.delete_both_ways(user_id, REQUEST, dst_id):

@@ -51,6 +51,7 @@ class Outgoing:
 
     new: NewMessage
     socket_key: str
+    checked: bool = False  # the hub knew the sender may send there: no database check
 
 
 @dataclass(frozen=True)
@@ -156,57 +157,69 @@ def check_frame(
 def store_batch(batch: list[Outgoing]) -> list[Stored | BaseException]:
     """Store a batch in the caller's transaction (the writer's). Runs in the database pool.
 
-    Per item: a retry of a stored cmid returns the stored row; a sender who may not
-    write there gets a ClientError; everything else is inserted, in one statement."""
+    Per item: a sender who may not write there gets a ClientError (unless the hub already
+    knew they may: `checked`); everything else goes into one INSERT that skips (sender,
+    cmid) pairs already stored, and only those retries are read back."""
     message_q.lock_for_insert()
-    earlier: dict[tuple[int, str], MessageRow] = {}
-    for sender_id in {out.new["user_id"] for out in batch}:
-        cmids = [out.new["cmid"] for out in batch if out.new["user_id"] == sender_id]
-        for cmid, row in message_q.find_by_cmids(sender_id, cmids).items():
-            earlier[(sender_id, cmid)] = row
     uploads = _uploads_named(batch)
     verdicts: dict[tuple[int, int, int], ClientError | None] = {}  # one check per route per batch
-    results: list[Stored | BaseException | None] = []
+    outcomes: list[NewMessage | ClientError | None] = []  # None: a second copy in this batch
     to_insert: dict[tuple[int, str], NewMessage] = {}
     for out in batch:
         new = out.new
         key = (new["user_id"], new["cmid"])
-        if key in earlier or key in to_insert:
-            results.append(None)  # filled in below, from the first copy
+        if key in to_insert:
+            outcomes.append(None)
             continue
-        route = (new["user_id"], new["cmd"], new["dst_id"])
-        if route not in verdicts:
-            try:
-                check_may_send(*route)
-                verdicts[route] = None
-            except ClientError as exc:
-                verdicts[route] = exc
-        refusal = verdicts[route]
+        refusal = None if out.checked else _verdict(verdicts, (new["user_id"], new["cmd"], new["dst_id"]))
         if refusal is None and new["url"]:
             try:
                 new = with_upload(new, uploads)
             except ClientError as exc:
                 refusal = exc
-        if refusal is not None:
-            results.append(refusal)
-            continue
-        to_insert[key] = new
-        results.append(None)
-    inserted = message_q.insert_messages(list(to_insert.values()), now_ms())
-    fresh = {(row["userid"], row["cmid"]): row for row in inserted}
+        if refusal is None:
+            to_insert[key] = new
+        outcomes.append(refusal or new)
+    createat = now_ms()
+    ids = message_q.insert_new(list(to_insert.values()), createat)
+    # Retries of stored messages (also of one its sender may no longer send: acked again).
+    earlier = _stored_among(
+        [(o.new["user_id"], o.new["cmid"]) for o in batch if (o.new["user_id"], o.new["cmid"]) not in ids]
+    )
     stored: list[Stored | BaseException] = []
     first_seen: set[tuple[int, str]] = set()
-    for out, result in zip(batch, results, strict=True):
-        if result is not None:
-            stored.append(result)
-            continue
+    for out, outcome in zip(batch, outcomes, strict=True):
         key = (out.new["user_id"], out.new["cmid"])
         if key in earlier:
             stored.append(Stored(earlier[key], False, out.socket_key))
+        elif isinstance(outcome, ClientError):
+            stored.append(outcome)
         else:  # inserted now; a second copy in the same batch is a retry
-            stored.append(Stored(fresh[key], key not in first_seen, out.socket_key))
+            row = message_q.row_of(to_insert[key], ids[key], createat)
+            stored.append(Stored(row, key not in first_seen, out.socket_key))
             first_seen.add(key)
     return stored
+
+
+def _verdict(
+    verdicts: dict[tuple[int, int, int], ClientError | None], route: tuple[int, int, int]
+) -> ClientError | None:
+    if route not in verdicts:
+        try:
+            check_may_send(*route)
+            verdicts[route] = None
+        except ClientError as exc:
+            verdicts[route] = exc
+    return verdicts[route]
+
+
+def _stored_among(keys: list[tuple[int, str]]) -> dict[tuple[int, str], MessageRow]:
+    found: dict[tuple[int, str], MessageRow] = {}
+    for sender_id in {sender for sender, _ in keys}:
+        cmids = [cmid for sender, cmid in keys if sender == sender_id]
+        for cmid, row in message_q.find_by_cmids(sender_id, cmids).items():
+            found[(sender_id, cmid)] = row
+    return found
 
 
 def store_batch_apart(batch: list[Outgoing]) -> list[Stored | BaseException]:
@@ -301,7 +314,8 @@ def do_send(ctx: Ctx, sender_id: int, frame: dict[str, Any], socket_key: str) ->
     their order. The caller waits for `ctx.writer.room()` first (WriterFull otherwise)."""
     charge(ctx, sender_id)
     new = check_frame(frame, sender_id, ctx.settings, ctx.emoji)
-    return ctx.writer.submit(Outgoing(new, socket_key))
+    checked = ctx.hub.may_send(sender_id, new["cmd"], new["dst_id"])
+    return ctx.writer.submit(Outgoing(new, socket_key, checked))
 
 
 async def publish_stored(ctx: Ctx, stored: Stored) -> None:
