@@ -80,8 +80,8 @@ def make_ctx(settings: Settings) -> Ctx:
         # shed=False: the writer's own queue is bounded, and it must never be refused.
         return await pools.db(message_service.store_batch_apart, items, shed=False)
 
-    async def publish(stored: Any) -> None:
-        await message_service.publish_stored(holder["ctx"], stored)
+    async def publish(batch: list[Any]) -> None:
+        await message_service.publish_stored(holder["ctx"], batch)
 
     writer: MessageWriter[Any, Any] = MessageWriter(
         store, publish, settings.write_batch, settings.write_queue_max

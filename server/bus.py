@@ -1,13 +1,14 @@
 """The bus carries what was stored to every process's hub. In-process here; a Redis bus
 with the same two methods drops in for several processes or machines.
 
-Contract for any bus: events reach subscribers in the order they were published, and a
-Delivery is published only after its message is committed."""
+Contract for any bus: events reach subscribers in the order they were published (a batch
+from `publish_many` in its order), and a Delivery is published only after its message is
+committed."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,16 @@ class InProcessBus:
         self._subscribers.append(subscriber)
 
     async def publish(self, event: Event) -> None:
+        await self.publish_many((event,))
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        """Several events in order, in one go (the writer's batch: one call, not one each)."""
         for subscriber in self._subscribers:
-            try:
-                subscriber(event)
-            except Exception:
-                log.exception("bus subscriber failed on %r", type(event).__name__)
+            for event in events:
+                try:
+                    subscriber(event)
+                except Exception:
+                    log.exception("bus subscriber failed on %r", type(event).__name__)
 
     async def close(self) -> None:
         self._subscribers.clear()

@@ -38,15 +38,15 @@ class MessageWriter(Generic[Item, Result]):
     """Calls `store(items)` (in the database pool, one transaction) for batches of items.
 
     `store` returns one result per item, a value or an exception for that item alone;
-    `publish(result)` runs on the loop for every stored item once the batch is durable,
-    before that item's future resolves: an item is acked only once it was published, and
-    a failed publish fails the item (the client's retry stores nothing new and publishes
-    again)."""
+    `publish(results)` runs on the loop once per batch, with every stored item, once the
+    batch is durable and before their futures resolve: an item is acked only once it was
+    published, and a failed publish fails the items (the clients' retries store nothing new
+    and publish again)."""
 
     def __init__(
         self,
         store: Callable[[list[Item]], Awaitable[list[Result | BaseException]]],
-        publish: Callable[[Result], Awaitable[None]],
+        publish: Callable[[list[Result]], Awaitable[None]],
         batch_max: int,
         queue_max: int = 10_000,
     ) -> None:
@@ -141,15 +141,16 @@ class MessageWriter(Generic[Item, Result]):
             log.exception("storing a batch of %d messages failed", len(batch))
             results = [exc] * len(batch)
         self.batches += 1
+        done = [r for r in results if not isinstance(r, BaseException)]
+        if done:
+            try:
+                await self._publish(done)
+            except Exception as exc:
+                # Stored but not delivered: not acked either, so the clients send them
+                # again, find them stored and publish them then.
+                log.exception("publishing %d stored messages failed", len(done))
+                results = [r if isinstance(r, BaseException) else exc for r in results]
         for (_, future), result in zip(batch, results, strict=True):
-            if not isinstance(result, BaseException):
-                try:
-                    await self._publish(result)
-                except Exception as exc:
-                    # Stored but not delivered: not acked either, so the client sends it
-                    # again, finds it stored and publishes it then.
-                    log.exception("publishing a stored message failed")
-                    result = exc
             if future.done():
                 continue
             if isinstance(result, BaseException):

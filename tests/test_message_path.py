@@ -261,10 +261,10 @@ async def test_a_stored_message_whose_publish_fails_is_not_acked_and_its_retry_i
     published: list[int] = []
     outage = True
 
-    async def publish(stored: Stored) -> None:
+    async def publish(batch: list[Stored]) -> None:
         if outage:
             raise ConnectionError("bus unreachable")
-        published.append(stored.row["id"])
+        published.extend(stored.row["id"] for stored in batch)
 
     async def store(items):
         return await ctx.pools.db(store_batch_apart, items, shed=False)

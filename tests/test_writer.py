@@ -24,7 +24,7 @@ async def test_items_queued_during_a_commit_share_the_next_one():
         batches.append(items)
         return [i * 10 for i in items]
 
-    async def publish(result):
+    async def publish(results):
         pass
 
     writer = MessageWriter(store, publish, batch_max=50)

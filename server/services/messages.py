@@ -318,11 +318,12 @@ def do_send(ctx: Ctx, sender_id: int, frame: dict[str, Any], socket_key: str) ->
     return ctx.writer.submit(Outgoing(new, socket_key, checked))
 
 
-async def publish_stored(ctx: Ctx, stored: Stored) -> None:
+async def publish_stored(ctx: Ctx, batch: list[Stored]) -> None:
     """Publish every message that is acked, retries included: after a lost connection or
     a crash between commit and publish, the retry is the only chance to deliver it live.
-    A socket that already has it drops the copy (its outlet sends each id once, in order)."""
-    await ctx.bus.publish(delivery_for(stored))
+    A socket that already has it drops the copy (its outlet sends each id once, in order).
+    One call per stored batch."""
+    await ctx.bus.publish_many([delivery_for(stored) for stored in batch])
 
 
 async def list_history(
