@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import signal
 import sys
 import tempfile
@@ -20,6 +21,8 @@ from server.settings import Settings, SettingsError, load_settings
 log = logging.getLogger("chatd")
 
 SHUTDOWN_GRACE_S = 5.0
+OPEN_FILES_WITHOUT_HARD_LIMIT = 1 << 20  # the kernel's usual fs.nr_open
+LISTEN_BACKLOG = 4096  # connections the kernel queues for accept() (capped by net.core.somaxconn)
 
 
 def fail(reason: str, code: int = 2) -> None:
@@ -39,6 +42,21 @@ def check_upload_dir(settings: Settings) -> None:
         log.info("removed %d unfinished uploads from %s", swept, settings.upload_dir / ".tmp")
 
 
+def raise_open_files_limit() -> int:
+    """Every socket is a descriptor: take the soft limit up to the hard one (often 1,024 by
+    default, which would cap chatd at about a thousand users online). Returns the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else OPEN_FILES_WITHOUT_HARD_LIMIT
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("could not raise the open files limit from %d to %d: %s", soft, wanted, exc)
+        return soft
+    return wanted
+
+
 async def serve(settings: Settings) -> None:
     try:
         ctx = make_ctx(settings)
@@ -50,10 +68,11 @@ async def serve(settings: Settings) -> None:
     await admin.log_first_run(ctx)  # before listening, so it is logged before anyone is served
     server = make_http_server(app, settings)
     try:
-        server.listen(settings.port, settings.host)
+        server.listen(settings.port, settings.host, backlog=LISTEN_BACKLOG)
     except OSError as exc:
         fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", 1)
     log.info("chatd listening on %s (pid %d)", settings.describe(), os.getpid())
+    log.info("open files limit: %d (each socket takes one)", raise_open_files_limit())
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -23,12 +24,18 @@ def free_port() -> int:
 
 class ServerProcess:
     def __init__(
-        self, data_dir: Path, port: int | None = None, *extra: str, database: str | None = None
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *extra: str,
+        database: str | None = None,
+        open_files: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.database = database or f"sqlite:///{data_dir}/chatd.db"
         self.port = port or free_port()
         self.extra = extra
+        self.open_files = open_files  # a soft RLIMIT_NOFILE to start the server with
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"server-{self.port}.log"
 
@@ -48,7 +55,9 @@ class ServerProcess:
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=self._limits
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -60,6 +69,11 @@ class ServerProcess:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
+
+    def _limits(self) -> None:
+        if self.open_files is not None:
+            _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, hard))
 
     def terminate(self, timeout: float = 10.0) -> int:
         assert self.proc is not None

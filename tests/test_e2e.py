@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,18 @@ async def test_two_people_register_befriend_and_chat(server, papi):
     # Tokens never reach the log, though the WebSocket URL carries them.
     log_text = server.log_path.read_text()
     assert "GET /chat" in log_text and ann.token not in log_text and bob.token not in log_text
+
+
+def test_the_server_raises_its_open_files_limit_to_the_hard_one_and_logs_it(tmp_path):
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    proc = ServerProcess(tmp_path, open_files=256).start()
+    try:
+        limits = Path(f"/proc/{proc.proc.pid}/limits").read_text()
+        soft_now = int(next(line for line in limits.splitlines() if "open files" in line).split()[3])
+        assert soft_now == hard > 256
+        assert f"open files limit: {hard} " in proc.log_path.read_text()
+    finally:
+        proc.stop()
 
 
 @pytest.mark.gen_test(timeout=30)
