@@ -12,6 +12,7 @@ from server.pools import Pools
 from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
 from server.services.tokenwatch import TokenWatch
 from server.settings import Settings
+from server.tokencache import TokenCache
 from server.writer import MessageWriter
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Ctx:
     registrations: FailureWindow = field(init=False)
     token_watch: TokenWatch = field(init=False)
     find_limits: TokenBuckets = field(init=False)  # lookups by mobile, per user
+    tokens: TokenCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.send_limits = TokenBuckets(self.settings.send_rate, self.settings.send_burst)
@@ -40,6 +42,8 @@ class Ctx:
         self.registrations = FailureWindow(settings.register_per_address, 3600.0)
         self.token_watch = TokenWatch(settings.token_check_interval)
         self.find_limits = TokenBuckets(settings.find_rate / 60.0, settings.find_rate)
+        self.tokens = TokenCache(settings.token_check_interval)
+        self.bus.subscribe(self.tokens.on_event)
 
     async def close(self) -> None:
         """Finish pending writes, then release threads and connections."""

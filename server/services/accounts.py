@@ -198,9 +198,15 @@ async def access_token(ctx: Ctx, token: str) -> int:
     """The user id behind a token; ClientError(401) when missing, unknown or expired."""
     if not token or len(token) > 256:
         raise ClientError(401, "login required")
+    digest = user_q.token_digest(token)
+    user_id = ctx.tokens.get(digest)
+    if user_id is not None:
+        return user_id
+    generation = ctx.tokens.generation
     user_id = await ctx.pools.db(user_q.user_for_token, token, ctx.settings.token_days * 86_400_000)
     if user_id is None:
         raise ClientError(401, "invalid or expired token; log in again")
+    ctx.tokens.put(digest, user_id, generation)
     return user_id
 
 
