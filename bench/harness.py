@@ -217,6 +217,10 @@ def run_loadgen(
     if result is None or "error" in result or proc.returncode != 0:
         why = result.get("error") if result else f"exit status {proc.returncode} {stderr[-500:]}"
         dead = server.proc.poll() is not None
-        tail = f"\n  the server died ({server.proc.returncode}); its log ends:\n{server.log_tail(25)}" if dead else ""
+        tail = (
+            f"\n  the server died ({server.proc.returncode}); its log ends:\n{server.log_tail(25)}"
+            if dead
+            else ""
+        )
         raise BenchError(f"{server.name}: load generator failed: {why}{tail}")
     return result, rd

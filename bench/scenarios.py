@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import BenchError, Readings, Seeded, build_loadgen, run_loadgen, seed, start_server  # noqa: E402
+from harness import BenchError, Readings, Seeded, build_loadgen, run_loadgen, seed, start_server
 
 TARGETS = ("chatd", "relay")
 Conns = list[tuple[int, str, int]]
@@ -138,76 +138,158 @@ def make_scenarios(a: argparse.Namespace) -> list[Scenario]:
     def since(extra: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
         return lambda res: {"since": 0, **extra}  # fresh database: replay covers a group join race
 
+    pair = lambda t, s: pair_conns(t, s, pairs)  # noqa: E731
+    group = lambda t, s: group_conns(t, s, members)  # noqa: E731
     scenarios = [
-        Scenario("pairs16", f"{pairs * 2} sockets, {pairs} friend pairs, 16 in flight",
-                 since({**timed, "window": 16}), lambda t, s: pair_conns(t, s, pairs), window_metrics, PAIR_ROWS),
-        Scenario("pairs1", "same, 1 in flight", since({**timed, "window": 1}),
-                 lambda t, s: pair_conns(t, s, pairs), window_metrics, PAIR_ROWS),
-        Scenario("fanout", f"fan-out: 1 sender, 16 in flight, {members}-member group",
-                 since({**timed, "window": 16, "cmd": 11}), lambda t, s: group_conns(t, s, members),
-                 window_metrics, [("deliveries_s", "deliveries/s", "{:,.0f}", True), ("p99", "p99, ms", "{:,.0f}", True),
-                                  *LOAD_ROWS], group=members),
-        Scenario("fanout20", f"fan-out at 20 msg/s, {members}-member group",
-                 since({"duration": 3 * dur / 2, "warmup": warm, "rate": 20, "window": 1000, "cmd": 11}),
-                 lambda t, s: group_conns(t, s, members), window_metrics,
-                 [("p50", "delivery p50, ms", "{:.1f}", True), ("p99", "delivery p99, ms", "{:.1f}", True),
-                  *LOAD_ROWS], group=members),
-        Scenario("burst", f"burst: {burst} messages at once into a {members}-member group",
-                 since({"window": burst, "count": burst, "expect": burst, "cmd": 11, "allow_close": 1}),
-                 lambda t, s: group_conns(t, s, members), burst_metrics,
-                 [("complete", f"members that got all {burst}", "{:.0f}", False),
-                  ("order", "out of order / missing (must be 0)", "{:.0f}", False),
-                  ("closed", "sockets closed (of them 1013 next)", "{:.0f}", False),
-                  ("closed_1013", "sockets closed with 1013", "{:.0f}", False),
-                  ("secs", "time until the last delivery, s", "{:.1f}", True),
-                  ("deliveries_s", "deliveries/s", "{:,.0f}", True),
-                  ("peak_rss", "server peak RSS, MiB", "{:.0f}", True),
-                  ("lg_share", "load generator CPU / wall", "{:.2f}", False)], group=members),
-        Scenario("unsaturated", "pairs at 20% of chatd's pairs16 rate (both servers)", unsaturated,
-                 lambda t, s: pair_conns(t, s, pairs), window_metrics,
-                 [("p50", "latency p50, ms", "{:.1f}", True), ("p99", "latency p99, ms", "{:.1f}", True),
-                  ("msg_s", "msg/s acked (offered the same)", "{:,.0f}", True), *LOAD_ROWS]),
-        Scenario("idle", f"{idle:,} idle authenticated sockets (relay: ?id=N)", lambda res: {},
-                 lambda t, s: [(u, tok(s, t, u), 0) for u in range(1, idle + 1)], idle_metrics,
-                 [("kb", "RSS per idle socket, KB", "{:.1f}", True), ("rss", "server RSS with them, MiB", "{:.0f}", True)],
-                 settle=2.0),
-        Scenario("connect", f"new sockets: {opens:,}, 200 handshakes at once", lambda res: {"conc": 200},
-                 lambda t, s: [(u, tok(s, t, u), 0) for u in range(1, opens + 1)],
-                 lambda r, rd: {"per_s": r["conns"] / r["connect_s"], "lg_share": r["cpu_s"] / r["wall_s"]},
-                 [("per_s", "sockets/s (chatd with token check)", "{:,.0f}", True),
-                  ("lg_share", "load generator CPU / wall", "{:.2f}", False)]),
-        Scenario("replay", f"replay: {a.replay:,} missed messages, since=ID (chatd only)",
-                 lambda res: {"since": "replay", "expect": a.replay},
-                 lambda t, s: [(2 * pairs + 2, tok(s, t, 2 * pairs + 2), 0)],
-                 lambda r, rd: {"secs": r["since_connect_start_s"], "order": r["gaps"] + r["disorder"]},
-                 [("secs", "connect -> all received, s", "{:.2f}", False),
-                  ("order", "out of order / missing (must be 0)", "{:.0f}", False)],
-                 db="replay", targets=("chatd",)),
-    ]  # fmt: skip
+        Scenario(
+            "pairs16",
+            f"{pairs * 2} sockets, {pairs} friend pairs, 16 in flight",
+            since({**timed, "window": 16}),
+            pair,
+            window_metrics,
+            PAIR_ROWS,
+        ),
+        Scenario(
+            "pairs1", "same, 1 in flight", since({**timed, "window": 1}), pair, window_metrics, PAIR_ROWS
+        ),
+        Scenario(
+            "fanout",
+            f"fan-out: 1 sender, 16 in flight, {members}-member group",
+            since({**timed, "window": 16, "cmd": 11}),
+            group,
+            window_metrics,
+            [
+                ("deliveries_s", "deliveries/s", "{:,.0f}", True),
+                ("p99", "p99, ms", "{:,.0f}", True),
+                *LOAD_ROWS,
+            ],
+            group=members,
+        ),
+        Scenario(
+            "fanout20",
+            f"fan-out at 20 msg/s, {members}-member group",
+            since({"duration": 3 * dur / 2, "warmup": warm, "rate": 20, "window": 1000, "cmd": 11}),
+            group,
+            window_metrics,
+            [
+                ("p50", "delivery p50, ms", "{:.1f}", True),
+                ("p99", "delivery p99, ms", "{:.1f}", True),
+                *LOAD_ROWS,
+            ],
+            group=members,
+        ),
+        Scenario(
+            "burst",
+            f"burst: {burst} messages at once into a {members}-member group",
+            since({"window": burst, "count": burst, "expect": burst, "cmd": 11, "allow_close": 1}),
+            group,
+            burst_metrics,
+            [
+                ("complete", f"members that got all {burst} (of {members - 1})", "{:.0f}", False),
+                ("order", "out of order / missing (must be 0)", "{:.0f}", False),
+                ("closed", "sockets closed by the server (any code)", "{:.0f}", False),
+                ("closed_1013", "sockets closed with 1013", "{:.0f}", False),
+                ("secs", "time until the last delivery, s", "{:.1f}", True),
+                ("deliveries_s", "deliveries/s", "{:,.0f}", True),
+                ("peak_rss", "server peak RSS, MiB", "{:.0f}", True),
+                ("lg_share", "load generator CPU / wall", "{:.2f}", False),
+            ],
+            group=members,
+        ),
+        Scenario(
+            "unsaturated",
+            "pairs at 20% of chatd's pairs16 rate (both servers)",
+            unsaturated,
+            pair,
+            window_metrics,
+            [
+                ("p50", "latency p50, ms", "{:.1f}", True),
+                ("p99", "latency p99, ms", "{:.1f}", True),
+                ("msg_s", "msg/s acked (offered the same)", "{:,.0f}", True),
+                *LOAD_ROWS,
+            ],
+        ),
+        Scenario(
+            "idle",
+            f"{idle:,} idle authenticated sockets (relay: ?id=N)",
+            lambda res: {},
+            lambda t, s: [(u, tok(s, t, u), 0) for u in range(1, idle + 1)],
+            idle_metrics,
+            [
+                ("kb", "RSS per idle socket, KB", "{:.1f}", True),
+                ("rss", "server RSS with them, MiB", "{:.0f}", True),
+            ],
+            settle=2.0,
+        ),
+        Scenario(
+            "connect",
+            f"new sockets: {opens:,}, 200 handshakes at once",
+            lambda res: {"conc": 200},
+            lambda t, s: [(u, tok(s, t, u), 0) for u in range(1, opens + 1)],
+            lambda r, rd: {"per_s": r["conns"] / r["connect_s"], "lg_share": r["cpu_s"] / r["wall_s"]},
+            [
+                ("per_s", "sockets/s (chatd with token check)", "{:,.0f}", True),
+                ("lg_share", "load generator CPU / wall", "{:.2f}", False),
+            ],
+        ),
+        Scenario(
+            "replay",
+            f"replay: {a.replay:,} missed messages, since=ID (chatd only)",
+            lambda res: {"since": "replay", "expect": a.replay},
+            lambda t, s: [(2 * pairs + 2, tok(s, t, 2 * pairs + 2), 0)],
+            lambda r, rd: {"secs": r["since_connect_start_s"], "order": r["gaps"] + r["disorder"]},
+            [
+                ("secs", "connect -> all received, s", "{:.2f}", False),
+                ("order", "out of order / missing (must be 0)", "{:.0f}", False),
+            ],
+            db="replay",
+            targets=("chatd",),
+        ),
+    ]
     if a.big:
-        n = a.big
-        per_user = 20  # chatd's sockets_per_user default
-        users = n // per_user
-
-        def big_conns(t: str, s: Seeded) -> Conns:
-            if t == "relay":
-                return [(u, "", 0) for u in range(2, n + 1)] + [(1, "", 1)]
-            out = [(u, s.tokens[-u], 0) for u in range(1, users + 1) for _ in range(per_user)]
-            return [*out[1:], (1, s.tokens[-1], 1)]  # one of user 1's sockets sends
-
-        scenarios.append(
-            Scenario("big", f"{n:,} sockets, one group message to each", lambda res: {"count": 1, "expect": 1,
-                     "cmd": 11, "conc": 500, "since": 0}, big_conns,
-                     lambda r, rd: {"held": r["receivers_complete"], "rss": rd.rss_ready,
-                                    "kb": (rd.rss_ready - rd.rss_before) * 1024 / r["conns"],
-                                    "connect_s": r["connect_s"], "secs": r["last_receive_s"]},
-                     [("held", "sockets that got the message", "{:,.0f}", False),
-                      ("connect_s", "time to open them all, s", "{:.0f}", True),
-                      ("secs", "send -> last delivery, s", "{:.1f}", True),
-                      ("rss", "server RSS, MiB", "{:,.0f}", True), ("kb", "RSS per socket, KB", "{:.1f}", True)],
-                     db="big", group=n, settle=2.0, timeout=900)
-        )  # fmt: skip
+        scenarios.append(big_scenario(a.big))
     return scenarios
+
+
+def big_scenario(n: int) -> Scenario:
+    """n sockets (chatd: n/20 users with 20 sockets each, its sockets_per_user default, all
+    in group 1), one group message to all of them."""
+    per_user = 20
+    users = n // per_user
+
+    def conns(t: str, s: Seeded) -> Conns:
+        if t == "relay":
+            return [(u, "", 0) for u in range(2, n + 1)] + [(1, "", 1)]
+        out = [(u, s.tokens[-u], 0) for u in range(1, users + 1) for _ in range(per_user)]
+        return [*out[1:], (1, s.tokens[-1], 1)]  # one of user 1's sockets sends
+
+    def metrics(r: dict[str, Any], rd: Readings) -> Metrics:
+        return {
+            "held": r["receivers_complete"],
+            "rss": rd.rss_ready,
+            "kb": (rd.rss_ready - rd.rss_before) * 1024 / r["conns"],
+            "connect_s": r["connect_s"],
+            "secs": r["last_receive_s"],
+        }
+
+    return Scenario(
+        "big",
+        f"{n:,} sockets, one group message to each",
+        lambda res: {"count": 1, "expect": 1, "cmd": 11, "conc": 500, "since": 0},
+        conns,
+        metrics,
+        [
+            ("held", f"sockets that got the message (of {n - 1:,})", "{:,.0f}", False),
+            ("connect_s", "time to open them all, s", "{:.0f}", True),
+            ("secs", "send -> last delivery, s", "{:.1f}", True),
+            ("rss", "server RSS, MiB", "{:,.0f}", True),
+            ("kb", "RSS per socket, KB", "{:.1f}", True),
+        ],
+        db="big",
+        group=n,
+        settle=2.0,
+        timeout=900,
+    )
 
 
 def run_one(sc: Scenario, target: str, a: argparse.Namespace, seeded: Seeded, res: dict[str, Any]) -> Metrics:
@@ -268,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replay", type=int, default=10_000, help="missed messages in the replay scenario")
     p.add_argument("--keep", action="store_true", help="keep each server's temp dir (log, database)")
     p.add_argument("--json", action="store_true", help="also print every run's figures as JSON on stdout")
-    p.add_argument("--chatd-arg", action="append", default=[], metavar="ARG", help="extra chatd option, repeatable")
+    p.add_argument(
+        "--chatd-arg", action="append", default=[], metavar="ARG", help="extra chatd option, repeatable"
+    )
     a = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda s, f: (_ for _ in ()).throw(KeyboardInterrupt()))
     scenarios = make_scenarios(a)
@@ -276,18 +360,23 @@ def main(argv: list[str] | None = None) -> int:
         keys = a.only.split(",")
         unknown = set(keys) - {s.key for s in scenarios}
         if unknown:
-            p.error(f"unknown scenario {', '.join(sorted(unknown))}; known: {', '.join(s.key for s in scenarios)}")
+            p.error(
+                f"unknown scenario {', '.join(sorted(unknown))}; known: {', '.join(s.key for s in scenarios)}"
+            )
         scenarios = [s for s in scenarios if s.key in keys]
     load = os.getloadavg()
-    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs", file=sys.stderr)
+    print(
+        f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs",
+        file=sys.stderr,
+    )
     t0 = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="chatd-bench-seed-"))
     errors: dict[tuple[str, str], str] = {}
     try:
         build_loadgen()
-        users = max(1002, *(2000 if a.quick else 10000, 5000 if not a.quick else 2000))
-        seeded = seed(tmp, users, 500, 500, a.replay if any(s.key == "replay" for s in scenarios) else 0,
-                      a.big // 20 if a.big else 0)  # fmt: skip
+        users = 2000 if a.quick else 10_000  # the idle and connect scenarios' sockets; pairs use 1..1000
+        replay = a.replay if any(s.key == "replay" for s in scenarios) else 0
+        seeded = seed(tmp, users, 500, 500, replay, a.big // 20)
         results: dict[str, Any] = {}
         for sc in scenarios:
             results[sc.key] = sc.results
@@ -296,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
                 for target in targets:
                     if (sc.key, target) in errors:
                         continue
-                    print(f"[{sc.key} {rep + 1}/{a.repeat}] {target} ...", file=sys.stderr, end=" ", flush=True)
+                    print(
+                        f"[{sc.key} {rep + 1}/{a.repeat}] {target} ...", file=sys.stderr, end=" ", flush=True
+                    )
                     try:
                         m = run_one(sc, target, a, seeded, results)
                     except BenchError as exc:
