@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import resource
 import signal
 import time
 from typing import Any
@@ -111,4 +112,7 @@ if __name__ == "__main__":
     parser.add_argument("--group-size", type=int, default=0, help="users 1..N are members of group 1")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # One descriptor per socket: take what the hard limit allows (bench/scenarios.py --big).
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     asyncio.run(main(args.host, args.port, args.group_size))

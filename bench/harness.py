@@ -38,7 +38,6 @@ LOADGEN_SRC = BENCH_DIR / "loadgen.c"
 LOADGEN = BUILD_DIR / "loadgen"
 SERVER_CPU = "0"
 LOADGEN_CPU = "1"
-BIG_NOFILE = 1_048_576  # the hard file limit both servers get with --big (they raise their soft one)
 
 
 def build_loadgen() -> Path:
@@ -108,20 +107,19 @@ def seed(tmp: Path, users: int, pairs: int, group: int, replay: int, big_users: 
 
 
 def start_server(
-    target: str, tmp: Path, seeded: Seeded, db_name: str, group_size: int, chatd_args: list[str], big: bool
+    target: str, tmp: Path, seeded: Seeded, db_name: str, group_size: int, chatd_args: list[str]
 ) -> Server:
     """Start the relay or chatd pinned to CPU 0, chatd on a copy of a seeded database."""
     port = free_port()
-    limit = ["prlimit", f"--nofile=:{BIG_NOFILE}"] if big else []
     if target == "relay":
         argv = [sys.executable, str(BENCH_DIR / "baseline_relay.py"), "--host", "127.0.0.1",
                 "--port", str(port), "--group-size", str(group_size)]  # fmt: skip
-        server = Server("relay", pinned(SERVER_CPU, limit + argv), tmp, dict(os.environ))
+        server = Server("relay", pinned(SERVER_CPU, argv), tmp, dict(os.environ))
         probe = server.port_open
     else:
         shutil.copy(seeded.db(db_name), tmp / "chat.db")
         argv, env = chatd_command(tmp, port, chatd_args)
-        server = Server("chatd", pinned(SERVER_CPU, limit + argv), tmp, env)
+        server = Server("chatd", pinned(SERVER_CPU, argv), tmp, env)
         probe = server.healthz
     try:
         server.wait_ready(probe)

@@ -431,7 +431,9 @@ static void event_loop_until(int (*done)(void), int64_t deadline, const char *wh
         flush_all();
         int timeout_ms = 50;
         if (gap_ns && t_send) {
-            int64_t ms = (next_tick - now_ns()) / 1000000;
+            /* rounded up: a send up to 1 ms late costs nothing (its time is taken when it
+             * goes), a busy loop would cost this process's CPU share */
+            int64_t ms = (next_tick - now_ns() + 999999) / 1000000;
             timeout_ms = ms < 0 ? 0 : ms > 50 ? 50 : (int)ms;
         }
         int n = epoll_wait(epfd, evs, 1024, timeout_ms);
@@ -450,7 +452,6 @@ static void event_loop_until(int (*done)(void), int64_t deadline, const char *wh
             }
         }
         flush_all();
-        if (cfg.duration > 0 && t_win0 && !t_win1) {}
         int64_t t2 = now_ns();
         if (cfg.duration > 0 && t_send) {
             static int marked0, marked1;
