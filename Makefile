@@ -19,7 +19,7 @@ check: test
 
 bench:
 	@bash scripts/setup.sh
-	.venv/bin/python bench/relay_bench.py $(ARGS)
+	.venv/bin/python bench/scenarios.py $(ARGS)
 
 # Refresh the README's screenshot from the one the browser tests take.
 screenshot:

@@ -233,10 +233,11 @@ def start_baseline(tmp: Path) -> Server:
     return server
 
 
-def start_chatd(tmp: Path, extra_args: list[str]) -> Server:
-    port = free_port()
+def chatd_command(tmp: Path, port: int, extra_args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of chatd on its defaults, in ``tmp`` (database ``tmp/chat.db``),
+    with only the send limit lifted; bench/scenarios.py starts it the same way."""
     upload = tmp / "up"
-    upload.mkdir()
+    upload.mkdir(exist_ok=True)
     config = tmp / "bench.ini"  # empty: the defaults, not whatever config/chatd.ini says
     config.write_text("")
     argv = [
@@ -254,6 +255,11 @@ def start_chatd(tmp: Path, extra_args: list[str]) -> Server:
         *extra_args,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
+    return argv, env
+
+
+def start_chatd(tmp: Path, extra_args: list[str]) -> Server:
+    argv, env = chatd_command(tmp, free_port(), extra_args)
     server = Server("chatd", argv, tmp, env)
     try:
         server.wait_ready(server.healthz)
