@@ -20,10 +20,12 @@ from server.services import messages
 
 if TYPE_CHECKING:
     from server.context import Ctx
+    from server.hub import Hub
 
 log = logging.getLogger(__name__)
 
 CLOSE_TRY_AGAIN_LATER = 1013  # "too slow": the client reconnects with since= and misses nothing
+CLOSE_GOING_AWAY = 1001
 
 
 class Flusher:
@@ -49,6 +51,36 @@ class Flusher:
 
 
 FLUSHER = Flusher()
+PING_FRAME = b"\x89\x00"  # an empty ping: the client's WebSocket answers it with a pong
+
+
+class Pinger:
+    """One task for the whole process pings every socket each `interval` seconds and closes
+    those that sent nothing back (no pong, no frame) since the round before: a dead peer
+    behind a NAT is found without a task and a timer per socket (Tornado's own pings)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def ensure_running(self, hub: Hub) -> None:
+        if self.interval > 0 and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._run(hub))
+
+    async def _run(self, hub: Hub) -> None:
+        while True:
+            await asyncio.sleep(self.interval)  # a timer, not a wait for an event
+            outlets = [outlet for node in hub.nodes.values() for outlet in node.sockets.values()]
+            for done, outlet in enumerate(outlets, 1):
+                if not isinstance(outlet, SocketOutlet) or outlet.closed:
+                    continue
+                if not outlet.heard:
+                    outlet.shut(CLOSE_GOING_AWAY, "ping timed out")
+                else:
+                    outlet.heard = False
+                    outlet.push(0, PING_FRAME)
+                if done % 1000 == 0:
+                    await asyncio.sleep(0)  # a round over many sockets leaves room for messages
 
 
 class SocketOutlet:
@@ -60,6 +92,7 @@ class SocketOutlet:
         "flagged",
         "frames",
         "handler",
+        "heard",
         "held",
         "held_bytes",
         "in_flight",
@@ -93,6 +126,7 @@ class SocketOutlet:
         self.held: list[tuple[int, bytes]] = []
         self.held_bytes = 0
         self.overflowed = False  # held got too big and was dropped: replay reads on
+        self.heard = True  # the peer sent something since the last ping (see Pinger)
 
     def push(self, message_id: int, frame: bytes) -> None:
         """Take a prebuilt frame (message_id 0 for acks, errors and notices). Never blocks."""

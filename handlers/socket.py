@@ -78,6 +78,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             replay,
         )
         ctx.token_watch.ensure_running(ctx)
+        self.application.settings["pinger"].ensure_running(ctx.hub)
         # Attach first, then load groups and replay: anything stored meanwhile is either
         # in the replay or arrives live, and the outlet drops the overlap by id.
         ctx.hub.attach(self.user_id, self.outlet)
@@ -109,6 +110,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         outlet = self.outlet
         if outlet is None or outlet.closed:
             return None
+        outlet.heard = True
         if self.ctx.writer.full():
             return self._take_when_room(outlet, raw)
         return self._take(outlet, raw)
@@ -172,6 +174,10 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             outlet.push_payload(messages.error_frame(cmid, 500, "could not store the message; send it again"))
         else:
             outlet.push_payload(messages.ack_frame(future.result().row))
+
+    def on_pong(self, data: bytes) -> None:
+        if self.outlet is not None:
+            self.outlet.heard = True
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         # Out of the hub at once: the close handshake can take seconds with a stalled reader.

@@ -9,6 +9,7 @@ import tornado.web
 
 from handlers import admin, contacts, emoji, friends, groups, messages, pages, qr, socket, upload, users
 from handlers.base import BaseHandler, redact_tokens
+from handlers.outlet import Pinger
 from models import db
 from server.bus import InProcessBus
 from server.context import Ctx
@@ -160,7 +161,7 @@ def make_app(settings: Settings, ctx: Ctx | None = None) -> tornado.web.Applicat
         xsrf_cookies=True,
         cross_origin_protection=True,
         trusted_origins=list(settings.allowed_origins),
-        websocket_ping_interval=settings.ping_interval or None,
+        pinger=Pinger(settings.ping_interval),  # one task pings every socket (not Tornado's, one each)
         websocket_max_message_size=settings.max_frame_bytes,
         compress_response=True,
         log_function=log_request,

@@ -79,7 +79,7 @@ def settings(request, tmp_path, settings_overrides, db_kind) -> Settings:
     if db_kind == "postgres":
         database = request.getfixturevalue("pg_database")
     return Settings.for_tests(
-        database=database, upload_dir=tmp_path / "up", ping_interval=0, **settings_overrides
+        **{"database": database, "upload_dir": tmp_path / "up", "ping_interval": 0, **settings_overrides}
     )
 
 

@@ -96,3 +96,18 @@ async def test_stalled_reader_is_closed_with_1013_without_delaying_others(api, b
     contents = [int((await b.next_message(10))["content"].split()[0]) for _ in range(flood)]
     assert contents == list(range(flood))
     await assert_next_is_sentinel(b, sender=a, dstid=bob.id)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ping_interval": 0.2}])
+@pytest.mark.gen_test(timeout=30)
+async def test_a_peer_that_never_answers_pings_is_closed_and_one_that_does_stays(api, base_url, ctx):
+    ann, bob = await register(api, "Ann"), await register(api, "Bob")
+    await befriend(api, ann, bob)
+    dead = await stalled_socket(base_url, bob.id, bob.token)  # never reads, so never pongs
+    a, b = await connect(base_url, ann), await connect(base_url, bob)  # these answer pings
+    await wait_until(lambda: ctx.hub.online_sockets() == 2, timeout=10, what="the silent socket closed")
+    # The ones that answered lived through the same rounds and still work both ways.
+    await a.send(cmd=10, dstid=bob.id, media=1, content="still here")
+    assert (await a.next_frame())["cmd"] == 12
+    assert (await b.next_message())["content"] == "still here"
+    dead.close()
