@@ -8,7 +8,7 @@ CPU 1, and reads the server's CPU and memory from /proc. See bench/README.md.
 
     .venv/bin/python bench/scenarios.py --quick            # smoke run, about 2 minutes
     .venv/bin/python bench/scenarios.py --repeat 3         # the figures to quote
-    .venv/bin/python bench/scenarios.py --only pairs16,burst --chatd-arg=--outbox-limit=5000
+    .venv/bin/python bench/scenarios.py --only pairs16,burst --chatd-arg=--outbox-bytes=8388608
 """
 
 from __future__ import annotations
