@@ -30,18 +30,18 @@ class Outlet(Protocol):
     def shut(self, code: int, reason: str) -> None: ...
 
 
-@dataclass
+@dataclass(slots=True)  # one per online user: small, and what is rarely used made on demand
 class Node:
     sockets: dict[str, Outlet] = field(default_factory=dict)
     groups: set[int] = field(default_factory=set)
     # group id -> the hub's count when this user's membership ended: a socket that read
     # its groups from the database before that must not add the group back.
-    ended: dict[int, int] = field(default_factory=dict)
+    ended: dict[int, int] | None = None
     # Friend ids once loaded (None before): with `groups` after the load, what lets
     # may_send answer from memory. Friendship events that come while it loads wait in
     # friend_changes and are applied over the load, in order, so it ends exact.
     friends: set[int] | None = None
-    friend_changes: list[tuple[int, bool]] = field(default_factory=list)
+    friend_changes: list[tuple[int, bool]] | None = None
     groups_loaded: bool = False
 
 
@@ -54,7 +54,10 @@ class Hub:
         self.ends = 0  # MembershipEnded events seen
 
     def attach(self, user_id: int, outlet: Outlet) -> None:
-        self.nodes.setdefault(user_id, Node()).sockets[outlet.key] = outlet
+        node = self.nodes.get(user_id)
+        if node is None:
+            node = self.nodes[user_id] = Node()
+        node.sockets[outlet.key] = outlet
 
     def detach(self, user_id: int, outlet: Outlet) -> None:
         node = self.nodes.get(user_id)
@@ -88,7 +91,7 @@ class Hub:
         if node is None:
             return  # offline: the database is the truth, loaded when they connect
         for group_id in group_ids:
-            if read_at is not None and node.ended.get(group_id, -1) >= read_at:
+            if read_at is not None and node.ended and node.ended.get(group_id, -1) >= read_at:
                 continue
             node.groups.add(group_id)
             self.group_members.setdefault(group_id, set()).add(user_id)
@@ -102,9 +105,9 @@ class Hub:
         node.groups_loaded = True
         if node.friends is None:
             node.friends = friend_ids
-            for other_id, friends in node.friend_changes:
+            for other_id, friends in node.friend_changes or ():
                 self._set_friend(node.friends, other_id, friends)
-            node.friend_changes = []
+            node.friend_changes = None
 
     def may_send(self, user_id: int, cmd: int, dst_id: int) -> bool:
         """True when memory says the user may send there; False means "ask the database"
@@ -122,6 +125,8 @@ class Hub:
             if node is None:
                 continue
             if node.friends is None:
+                if node.friend_changes is None:
+                    node.friend_changes = []
                 node.friend_changes.append((other_id, event.friends))
             else:
                 self._set_friend(node.friends, other_id, event.friends)
@@ -137,6 +142,8 @@ class Hub:
         node = self.nodes.get(user_id)
         if node is not None:
             node.groups.discard(group_id)
+            if node.ended is None:
+                node.ended = {}
             node.ended[group_id] = self.ends
             self.ends += 1
         members = self.group_members.get(group_id)
