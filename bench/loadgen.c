@@ -84,7 +84,7 @@ static void fail(const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     for (char *p = msg; *p; p++)
-        if (*p == '"' || *p == '\\' || (unsigned char)*p < 32) *p = ' ';
+        if (*p == '"') *p = '\''; else if (*p == '\\' || (unsigned char)*p < 32) *p = ' ';
     printf("{\"error\": \"%s\", \"connected\": %ld, \"sent\": %ld, \"acked\": %ld, \"received\": %ld}\n",
            msg, (long)connected, (long)total_sent, (long)total_acked, (long)total_recv);
     fflush(stdout);
