@@ -163,9 +163,22 @@ class SocketOutlet:
         if self.closed or self.in_flight or not self.frames:
             return
         frames, self.frames, self.waiting_bytes = self.frames, [], 0
-        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        data: bytes | memoryview = frames[0] if len(frames) == 1 else b"".join(frames)
+        stream = self.stream
+        if not stream.writing() and stream.socket is not None:
+            # Nothing of Tornado's waiting (a pong, a close): straight to the kernel, which
+            # nearly always takes it all, so no future and no buffer bookkeeping per write.
+            try:
+                sent = stream.socket.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = 0  # a reset: stream.write below finds it and closes the stream
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
         try:
-            written = self.stream.write(data)
+            written = stream.write(data)
         except StreamClosedError:
             return  # on_close detaches it
         if not written.done():
