@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 import tornado.web
@@ -132,7 +133,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             cmid = messages.frame_cmid(frame)
             if messages.is_heartbeat(frame):
                 return None
-            future = messages.do_send(self.ctx, self.user_id, frame, outlet.key)
+            messages.do_send(self.ctx, self.user_id, frame, outlet.key, partial(self._answer, outlet, cmid))
         except ClientError as exc:
             self._refuse(outlet, cmid, exc)
             if exc.status == 429:
@@ -144,7 +145,6 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             outlet.push_payload(messages.error_frame(cmid, 503, "server is restarting; send again"))
             return None
         self.pending += 1
-        future.add_done_callback(lambda f: self._answer(outlet, cmid, f))
         if self.pending >= self.ctx.settings.socket_pending_max:
             self.resume = asyncio.get_running_loop().create_future()
             return self.resume
@@ -161,19 +161,18 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             )  # fmt: skip
         outlet.push_payload(messages.error_frame(cmid, exc.status, exc.msg))
 
-    def _answer(self, outlet: SocketOutlet, cmid: str | None, future: asyncio.Future[Stored]) -> None:
+    def _answer(self, outlet: SocketOutlet, cmid: str | None, result: Stored | BaseException) -> None:
         self.pending -= 1
         if self.resume is not None and self.pending < self.ctx.settings.socket_pending_max:
             if not self.resume.done():
                 self.resume.set_result(None)
             self.resume = None
-        exc = future.exception()
-        if isinstance(exc, ClientError):
-            outlet.push_payload(messages.error_frame(cmid, exc.status, exc.msg))
-        elif exc is not None:
+        if isinstance(result, ClientError):
+            outlet.push_payload(messages.error_frame(cmid, result.status, result.msg))
+        elif isinstance(result, BaseException):
             outlet.push_payload(messages.error_frame(cmid, 500, "could not store the message; send it again"))
         else:
-            outlet.push_payload(messages.ack_frame(future.result().row))
+            outlet.push_payload(messages.ack_frame(result.row))
 
     def on_pong(self, data: bytes) -> None:
         if self.outlet is not None:

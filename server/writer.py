@@ -13,12 +13,23 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Done = Callable[[Result | BaseException], None]  # told an item's result once committed and published
+
+
+def _resolve(future: asyncio.Future[Result], result: Result | BaseException) -> None:
+    if future.done():
+        return  # its waiter gave up (cancelled)
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 class WriterClosed(RuntimeError):
@@ -54,10 +65,10 @@ class MessageWriter(Generic[Item, Result]):
         self._publish = publish
         self._batch_max = batch_max
         self.queue_max = queue_max
-        self._queue: deque[tuple[Item, asyncio.Future[Result]]] = deque()
+        self._queue: deque[tuple[Item, Done[Result]]] = deque()
         self._wakeup = asyncio.Event()  # the queue got an item, or close() was called
         self._room = asyncio.Event()  # the queue went below its bound
-        self._in_flight: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._in_flight: list[tuple[Item, Done[Result]]] = []
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.batches = 0
@@ -87,16 +98,22 @@ class MessageWriter(Generic[Item, Result]):
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue an item; the future resolves with its result once committed and published.
         Raises WriterClosed after close(), WriterFull at the bound."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self.submit_then(item, partial(_resolve, future))
+        return future
+
+    def submit_then(self, item: Item, done: Done[Result]) -> None:
+        """submit(), with `done(result or exception)` called once it is committed and
+        published, instead of a future (the socket's path: no future and no extra loop
+        turn per message). Raises WriterClosed after close(), WriterFull at the bound."""
         if self._closed:
             raise WriterClosed("server is shutting down")
         if self.full():
             raise WriterFull(f"writer queue at its bound of {self.queue_max}")
         self._ensure_task()
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
+        self._queue.append((item, done))
         self.max_queued = max(self.max_queued, len(self._queue))
         self._wakeup.set()
-        return future
 
     def _ensure_task(self) -> None:
         if self._task is None or self._task.done():
@@ -112,9 +129,8 @@ class MessageWriter(Generic[Item, Result]):
         error = task.exception() if not task.cancelled() else asyncio.CancelledError()
         log.critical("the message writer died (%r); failing its batch and restarting", error, exc_info=error)
         self.restarts += 1
-        for _, future in self._in_flight:
-            if not future.done():
-                future.set_exception(WriterDied("the server failed storing this message; send it again"))
+        for _, done in self._in_flight:
+            done(WriterDied("the server failed storing this message; send it again"))
         self._in_flight = []
         self._task = None
         if self._queue:
@@ -134,30 +150,29 @@ class MessageWriter(Generic[Item, Result]):
             await self._commit(self._in_flight)
             self._in_flight = []
 
-    async def _commit(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+    async def _commit(self, batch: list[tuple[Item, Done[Result]]]) -> None:
         try:
             results = await self._store([item for item, _ in batch])
         except Exception as exc:
             log.exception("storing a batch of %d messages failed", len(batch))
             results = [exc] * len(batch)
         self.batches += 1
-        done = [r for r in results if not isinstance(r, BaseException)]
-        if done:
+        stored = [r for r in results if not isinstance(r, BaseException)]
+        if stored:
             try:
-                await self._publish(done)
+                await self._publish(stored)
             except Exception as exc:
                 # Stored but not delivered: not acked either, so the clients send them
                 # again, find them stored and publish them then.
-                log.exception("publishing %d stored messages failed", len(done))
+                log.exception("publishing %d stored messages failed", len(stored))
                 results = [r if isinstance(r, BaseException) else exc for r in results]
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
+        for (_, done), result in zip(batch, results, strict=True):
+            if not isinstance(result, BaseException):
                 self.stored += 1
-                future.set_result(result)
+            try:
+                done(result)
+            except Exception:
+                log.exception("a stored message's callback failed")
 
     async def close(self) -> None:
         """Stop taking items and wait until every queued one is committed."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,7 @@ HISTORY_MAX = 100
 ID_MAX = 2**31 - 1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per message: slots, not frozen (whose __init__ costs more)
 class Outgoing:
     """A validated frame from a socket, ready to store."""
 
@@ -54,7 +54,7 @@ class Outgoing:
     checked: bool = False  # the hub knew the sender may send there: no database check
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Stored:
     row: MessageRow
     is_new: bool  # False: a retry of a cmid already stored (acked and published again)
@@ -308,14 +308,20 @@ def charge(ctx: Ctx, sender_id: int) -> None:
         raise ClientError(429, "sending too fast; slow down")
 
 
-def do_send(ctx: Ctx, sender_id: int, frame: dict[str, Any], socket_key: str) -> asyncio.Future[Stored]:
-    """Charge, validate and queue a frame for storing; the future resolves once it is
-    committed and published. Synchronous up to the queue, so a sender's messages keep
-    their order. The caller waits for `ctx.writer.room()` first (WriterFull otherwise)."""
+def do_send(
+    ctx: Ctx,
+    sender_id: int,
+    frame: dict[str, Any],
+    socket_key: str,
+    done: Callable[[Stored | BaseException], None],
+) -> None:
+    """Charge, validate and queue a frame for storing; `done(stored or exception)` is called
+    once it is committed and published. Synchronous up to the queue, so a sender's messages
+    keep their order. The caller waits for `ctx.writer.room()` first (WriterFull otherwise)."""
     charge(ctx, sender_id)
     new = check_frame(frame, sender_id, ctx.settings, ctx.emoji)
     checked = ctx.hub.may_send(sender_id, new["cmd"], new["dst_id"])
-    return ctx.writer.submit(Outgoing(new, socket_key, checked))
+    ctx.writer.submit_then(Outgoing(new, socket_key, checked), done)
 
 
 async def publish_stored(ctx: Ctx, batch: list[Stored]) -> None:
