@@ -15,6 +15,7 @@ import tornado.websocket
 
 from handlers.base import redact_tokens, token_from
 from handlers.outlet import CLOSE_TRY_AGAIN_LATER, SocketOutlet
+from handlers.wsreader import ChunkedFrames
 from server.context import Ctx
 from server.errors import ClientError
 from server.ratelimit import LogThrottle
@@ -173,6 +174,12 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             outlet.push_payload(messages.error_frame(cmid, 500, "could not store the message; send it again"))
         else:
             outlet.push_payload(messages.ack_frame(result.row))
+
+    def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
+        protocol = super().get_websocket_protocol()
+        if isinstance(protocol, tornado.websocket.WebSocketProtocol13):
+            return ChunkedFrames(self, False, protocol.params)
+        return protocol
 
     def on_pong(self, data: bytes) -> None:
         if self.outlet is not None:

@@ -16,7 +16,7 @@ from server import storage
 from server.services.messages import Outgoing, Stored, store_batch_apart
 from server.writer import MessageWriter
 from tests import mediafiles
-from tests.conftest import Api, ChatClient, befriend, both_databases, connect, register
+from tests.conftest import Api, ChatClient, befriend, both_databases, connect, register, wait_until
 from tests.serverproc import ServerProcess
 from tests.test_uploads import upload
 
@@ -312,10 +312,10 @@ async def test_past_the_database_queue_bound_http_gets_503_at_once_but_messages_
 ):
     ann, bob = await friends(api, "Ann", "Bob")
     a, b = await connect(base_url, ann), await connect(base_url, bob)
-    # A round trip first: a socket's outbox drains only once its groups are loaded, so after
-    # this neither socket has a database job of its own still queued.
     await a.send(cmd=10, dstid=bob.id, media=1, content="warm-up")
     assert (await a.next_frame())["cmd"] == 12 and (await b.next_message())["content"] == "warm-up"
+    # Both sockets' friend sets loaded: neither has a database job of its own still queued.
+    await wait_until(lambda: ctx.hub.may_send(ann.id, 10, bob.id) and ctx.hub.may_send(bob.id, 10, ann.id))
     release = threading.Event()
     long_job = asyncio.ensure_future(ctx.pools.db(release.wait, 30, shed=False))  # holds the thread
     try:
