@@ -156,6 +156,7 @@ class SocketOutlet:
         self.held_bytes += len(frame)
         if self.held_bytes > self.max_unsent:
             # Stored anyway: the replay goes on reading them from the database.
+            log.debug("socket %s: live frames outgrew the bound during replay", self.key[:8])
             self.held, self.held_bytes, self.overflowed = [], 0, True
 
     def flush(self) -> None:

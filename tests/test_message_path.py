@@ -16,7 +16,16 @@ from server import storage
 from server.services.messages import Outgoing, Stored, store_batch_apart
 from server.writer import MessageWriter
 from tests import mediafiles
-from tests.conftest import Api, ChatClient, befriend, both_databases, connect, register, wait_until
+from tests.conftest import (
+    Api,
+    ChatClient,
+    assert_next_is_sentinel,
+    befriend,
+    both_databases,
+    connect,
+    register,
+    wait_until,
+)
 from tests.serverproc import ServerProcess
 from tests.test_uploads import upload
 
@@ -406,3 +415,21 @@ async def test_a_batch_retried_after_its_commit_landed_is_still_delivered_live(
     finally:
         await loop.run_in_executor(None, server.stop)
         proxy.close()
+
+
+@pytest.mark.parametrize("settings_overrides", [{**FAST, "outbox_bytes": 4096, "replay_page": 10}])
+@pytest.mark.gen_test(timeout=60)
+async def test_a_reconnect_replaying_while_many_arrive_live_gets_each_once_in_order(api, base_url, ctx):
+    # Live messages that come during a long replay wait for it; past outbox_bytes they are
+    # dropped and the replay reads them from the database instead. Either way: no gap, no double.
+    ann, bob = await friends(api, "Ann", "Bob")
+    a = await connect(base_url, ann)
+    for i in range(300):
+        await a.send(cmd=10, dstid=bob.id, media=1, content=f"m{i}", cmid=f"m{i}")
+    assert [(await a.next_frame())["cmid"] for _ in range(300)] == [f"m{i}" for i in range(300)]
+    b = await connect(base_url, bob, since=0)  # 30 pages to replay...
+    for i in range(300, 400):  # ...while these are stored and published
+        await a.send(cmd=10, dstid=bob.id, media=1, content=f"m{i}", cmid=f"m{i}")
+    got = [(await b.next_message(10))["content"] for _ in range(400)]
+    assert got == [f"m{i}" for i in range(400)]
+    await assert_next_is_sentinel(b, sender=a, dstid=bob.id)
