@@ -272,3 +272,23 @@ async def test_cross_site_socket_is_refused(api, base_url):
     assert err.value.code == 403
     ok = await connect(base_url, ann, Origin=base_url)
     ok.close()
+
+
+@pytest.mark.gen_test
+async def test_a_bug_on_an_open_socket_is_logged_with_its_request_but_no_token(
+    api, base_url, monkeypatch, caplog
+):
+    # The socket lets go of its upgrade request once open (handlers/socket.py OpenRequest);
+    # what Tornado logs for an uncaught error must still name it, without the token.
+    ann = await register(api, "Ann")
+    sock = await connect(base_url, ann)
+
+    def broken(raw):
+        raise RuntimeError("bug in parse_frame")
+
+    monkeypatch.setattr("handlers.socket.messages.parse_frame", broken)
+    with caplog.at_level("ERROR"):
+        await sock.send(cmd=10, dstid=ann.id, media=1, content="hi")
+        await wait_until(lambda: "bug in parse_frame" in caplog.text)
+    assert "GET /chat?" in caplog.text and "token=***" in caplog.text
+    assert ann.token not in caplog.text
