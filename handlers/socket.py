@@ -66,10 +66,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         # Authenticate before upgrading: a bad token gets a plain 401, never a socket.
         token, _ = token_from(self, {})
         try:
-            self.user_id = await accounts.access_token(self.ctx, token)
+            self.user_id, self.token_digest = await accounts.authenticate(self.ctx, token)
         except ClientError as exc:
             raise tornado.web.HTTPError(401, exc.msg) from None
-        self.token_digest = accounts.token_digest(token)
         claimed = self.get_query_argument("id", "")
         if claimed and claimed != str(self.user_id):
             raise tornado.web.HTTPError(401, "id is not the token's user")
@@ -84,13 +83,14 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     def _request_summary(self) -> str:
         return redact_tokens(super()._request_summary())
 
-    async def open(self, *args: Any, **kwargs: Any) -> None:
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        # Not a coroutine: Tornado would keep a finished one for the socket's whole life.
         ctx = self.ctx
         self._release_handshake()
         self.set_nodelay(True)
         assert self.ws_connection is not None and self.ws_connection.stream is not None
         replay = self.since is not None
-        self.outlet = SocketOutlet(
+        self.outlet = outlet = SocketOutlet(
             self,
             self.ws_connection.stream,
             ctx.settings.outbox_bytes,
@@ -102,26 +102,40 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         self.application.settings["pinger"].ensure_running(ctx.hub)
         # Attach first, then load groups and replay: anything stored meanwhile is either
         # in the replay or arrives live, and the outlet drops the overlap by id.
-        ctx.hub.attach(self.user_id, self.outlet)
+        ctx.hub.attach(self.user_id, outlet)
         # One account's sockets are capped (each costs memory and a descriptor); the
         # oldest go, since the newest is the one the user is looking at.
         for old in ctx.hub.oldest_over(self.user_id, ctx.settings.sockets_per_user):
             old.shut(CLOSE_TOO_MANY, "too many open connections")
-        try:
-            # A removal published while the groups load must not be undone by them; the friend
-            # and group sets let the user's messages skip the database's permission check.
-            read_at = ctx.hub.mark()
-            friend_ids, group_ids = await contacts.load_circle(ctx, self.user_id)
-            ctx.hub.load_circle(self.user_id, friend_ids, group_ids, read_at)
-        except ClientError:  # the database queue is full: the client comes back later
-            self.outlet.shut(CLOSE_TRY_AGAIN_LATER, "server busy; reconnect with since")
+        # A removal published while the groups load must not be undone by them; the friend
+        # and group sets let the user's messages skip the database's permission check.
+        # Frames read meanwhile are checked by the database instead.
+        read_at = ctx.hub.mark()
+        contacts.load_circle(
+            ctx, self.user_id, lambda circle, exc: self._circle_loaded(outlet, read_at, replay, circle, exc)
+        )
+
+    def _circle_loaded(
+        self,
+        outlet: SocketOutlet,
+        read_at: int,
+        replay: bool,
+        circle: contacts.Circle | None,
+        exc: BaseException | None,
+    ) -> None:
+        ctx = self.ctx
+        if isinstance(exc, ClientError):  # the database queue is full: the client comes back later
+            outlet.shut(CLOSE_TRY_AGAIN_LATER, "server busy; reconnect with since")
             return
-        except Exception:
-            log.exception("loading groups failed")
-            self.outlet.shut(1011, "server error")
+        if exc is not None:
+            log.error("loading groups failed", exc_info=exc)
+            outlet.shut(1011, "server error")
             return
-        if replay:
-            asyncio.get_running_loop().create_task(self.outlet.replay(ctx, self.user_id))
+        assert circle is not None  # circles_of answers for every user it is asked about
+        friend_ids, group_ids = circle
+        ctx.hub.load_circle(self.user_id, friend_ids, group_ids, read_at)
+        if replay and not outlet.closed:
+            asyncio.get_running_loop().create_task(outlet.replay(ctx, self.user_id))
 
     def _release_handshake(self) -> None:
         # Tornado keeps the upgrade request, its headers, the response headers, the output
