@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import TypedDict
+from collections.abc import Iterable
+from typing import TypedDict, cast
 
 import peewee
 
@@ -110,24 +111,36 @@ def issue_token(user_id: int) -> str:
 
 def user_for_token(token: str, max_idle_ms: int) -> int | None:
     """The user id a token belongs to, or None when unknown or idle too long."""
+    return users_for_tokens([token_digest(token)], max_idle_ms).get(token_digest(token))
+
+
+def users_for_tokens(digests: list[str], max_idle_ms: int) -> dict[str, int]:
+    """Token digest -> user id for those known and not idle too long, in one query (the
+    others are left out; expired ones are deleted)."""
     # A disabled account's tokens were deleted; the join also refuses one issued by a login
     # that raced the disabling.
-    row = (
-        Token.select(Token.id, Token.user, Token.usedat)
+    query = (
+        Token.select(Token.id, Token.digest, Token.user, Token.usedat)
         .join(User)
-        .where((Token.digest == token_digest(token)) & ~User.disabled)
-        .first()
+        .where(Token.digest.in_(digests) & ~User.disabled)
     )
-    if row is None:
-        return None
+    rows = cast("Iterable[tuple[int, str, int, int]]", query.tuples())
     now = now_ms()
-    if now - row.usedat > max_idle_ms:
-        Token.delete().where(Token.id == row.id).execute()
-        return None
-    # Refresh the idle clock at most hourly so reads do not become writes.
-    if now - row.usedat > 3_600_000:
-        Token.update(usedat=now).where(Token.id == row.id).execute()
-    return int(row.user_id)
+    found: dict[str, int] = {}
+    expired: list[int] = []
+    stale: list[int] = []
+    for token_id, digest, user_id, usedat in rows:
+        if now - usedat > max_idle_ms:
+            expired.append(token_id)
+            continue
+        if now - usedat > 3_600_000:  # refresh the idle clock at most hourly: reads stay reads
+            stale.append(token_id)
+        found[digest] = int(user_id)
+    if expired:
+        Token.delete().where(Token.id.in_(expired)).execute()
+    if stale:
+        Token.update(usedat=now).where(Token.id.in_(stale)).execute()
+    return found
 
 
 def revoke_token(token: str) -> bool:

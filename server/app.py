@@ -96,6 +96,8 @@ def make_ctx(settings: Settings) -> Ctx:
 def routes(settings: Settings) -> list[Any]:
     page_routes = [(rf"/{name}\.html", pages.PageHandler, {"page": name}) for name in pages.PAGES]
     return [
+        # First: Tornado tries the routes in order, one regex each, and sockets open most.
+        (r"/chat", socket.ChatSocketHandler),
         (r"/", tornado.web.RedirectHandler, {"url": "/chat.html"}),
         *page_routes,
         (r"/healthz", pages.HealthHandler),
@@ -129,7 +131,6 @@ def routes(settings: Settings) -> list[Any]:
         (r"/message/history", messages.HistoryHandler),
         (r"/message/conversations", messages.ConversationsHandler),
         (r"/message/read", messages.MarkReadHandler),
-        (r"/chat", socket.ChatSocketHandler),
         # friends
         (r"/contact/requests", friends.RequestsHandler),
         (r"/contact/accept", friends.AcceptHandler),

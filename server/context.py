@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 
+from server.batch import Batcher
 from server.bus import InProcessBus
 from server.emoji import EmojiCatalog
 from server.hub import Hub
 from server.pools import Pools
 from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
+from server.services import accounts, contacts
 from server.services.tokenwatch import TokenWatch
 from server.settings import Settings
 from server.tokencache import TokenCache
@@ -32,6 +35,9 @@ class Ctx:
     token_watch: TokenWatch = field(init=False)
     find_limits: TokenBuckets = field(init=False)  # lookups by mobile, per user
     tokens: TokenCache = field(init=False)
+    # Sockets opening at once share a database job for their tokens and one for their circles.
+    token_lookups: Batcher[str, int] = field(init=False)
+    circle_loads: Batcher[int, contacts.Circle] = field(init=False)
 
     def __post_init__(self) -> None:
         self.send_limits = TokenBuckets(self.settings.send_rate, self.settings.send_burst)
@@ -44,6 +50,8 @@ class Ctx:
         self.find_limits = TokenBuckets(settings.find_rate / 60.0, settings.find_rate)
         self.tokens = TokenCache(settings.token_check_interval)
         self.bus.subscribe(self.tokens.on_event)
+        self.token_lookups = Batcher(partial(accounts.lookup_tokens, self))
+        self.circle_loads = Batcher(partial(contacts.load_circles, self))
 
     async def close(self) -> None:
         """Finish pending writes, then release threads and connections."""

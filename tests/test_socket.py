@@ -272,3 +272,54 @@ async def test_cross_site_socket_is_refused(api, base_url):
     assert err.value.code == 403
     ok = await connect(base_url, ann, Origin=base_url)
     ok.close()
+
+
+@pytest.mark.gen_test
+async def test_a_bug_on_an_open_socket_is_logged_with_its_request_but_no_token(
+    api, base_url, monkeypatch, caplog
+):
+    # The socket lets go of its upgrade request once open (handlers/socket.py OpenRequest);
+    # what Tornado logs for an uncaught error must still name it, without the token.
+    ann = await register(api, "Ann")
+    sock = await connect(base_url, ann)
+
+    def broken(raw):
+        raise RuntimeError("bug in parse_frame")
+
+    monkeypatch.setattr("handlers.socket.messages.parse_frame", broken)
+    with caplog.at_level("ERROR"):
+        await sock.send(cmd=10, dstid=ann.id, media=1, content="hi")
+        await wait_until(lambda: "bug in parse_frame" in caplog.text)
+    assert "GET /chat?" in caplog.text and "token=***" in caplog.text
+    assert ann.token not in caplog.text
+
+
+@pytest.mark.gen_test
+async def test_sockets_opening_at_once_each_get_their_own_user_and_circle(api, base_url):
+    # Tokens and friends/groups of sockets opening together are read in shared database
+    # jobs (server/batch.py): each socket must still be its own user, a bad token among
+    # them a 401, and a frame sent before the circle is loaded still checked.
+    from tornado.websocket import websocket_connect
+
+    users = [await register(api, f"U{i}") for i in range(6)]
+    for a, b in zip(users[::2], users[1::2], strict=True):
+        await befriend(api, a, b)
+    bad = base_url.replace("http", "ws", 1) + f"/chat?id={users[0].id}&token=not-a-token"
+    results = await asyncio.gather(
+        *(connect(base_url, user) for user in users), *(connect(base_url, user) for user in users[:2]),
+        websocket_connect(bad), return_exceptions=True,
+    )  # fmt: skip
+    assert isinstance(results[-1], HTTPClientError) and results[-1].code == 401
+    socks = results[:-1]
+    assert not [s for s in socks if isinstance(s, BaseException)]
+    # Straight away, each to its friend and to a stranger.
+    for i, b in enumerate(users[1::2]):
+        sock = socks[2 * i]
+        cmid = await sock.send(cmd=10, dstid=b.id, media=1, content=f"to {b.id}")
+        assert (await sock.next_frame())["cmid"] == cmid
+        stranger = users[(2 * i + 2) % len(users)]
+        await sock.send(cmd=10, dstid=stranger.id, media=1, content="hi")
+        assert (await sock.next_frame())["cmd"] == 13
+    for i, b in enumerate(users[1::2]):
+        got = await socks[2 * i + 1].next_message()
+        assert got["content"] == f"to {b.id}" and got["userid"] == users[2 * i].id

@@ -196,18 +196,30 @@ def token_digest(token: str) -> str:
 
 async def access_token(ctx: Ctx, token: str) -> int:
     """The user id behind a token; ClientError(401) when missing, unknown or expired."""
+    user_id, _ = await authenticate(ctx, token)
+    return user_id
+
+
+async def authenticate(ctx: Ctx, token: str) -> tuple[int, str]:
+    """(user id, token digest) for a token; ClientError(401) when missing, unknown or
+    expired. Lookups that miss the cache share one database job (ctx.token_lookups)."""
     if not token or len(token) > 256:
         raise ClientError(401, "login required")
     digest = user_q.token_digest(token)
     user_id = ctx.tokens.get(digest)
     if user_id is not None:
-        return user_id
+        return user_id, digest
     generation = ctx.tokens.generation
-    user_id = await ctx.pools.db(user_q.user_for_token, token, ctx.settings.token_days * 86_400_000)
+    user_id = await ctx.token_lookups.get(digest)
     if user_id is None:
         raise ClientError(401, "invalid or expired token; log in again")
     ctx.tokens.put(digest, user_id, generation)
-    return user_id
+    return user_id, digest
+
+
+async def lookup_tokens(ctx: Ctx, digests: list[str]) -> dict[str, int]:
+    """Token digest -> user id for those valid, in one database job (for ctx.token_lookups)."""
+    return await ctx.pools.db(user_q.users_for_tokens, digests, ctx.settings.token_days * 86_400_000)
 
 
 async def get_public_user(ctx: Ctx, user_id: int | None = None, mobile: str | None = None) -> PublicUser:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from models import contacts as contact_q
 from models.users import PublicUser
+from server.batch import Answer
 
 if TYPE_CHECKING:
     from server.context import Ctx
@@ -17,6 +18,17 @@ async def list_friends(ctx: Ctx, user_id: int) -> list[PublicUser]:
     return await ctx.pools.db(contact_q.list_friends, user_id)
 
 
-async def load_circle(ctx: Ctx, user_id: int) -> tuple[set[int], set[int]]:
-    """Friend ids and group ids, in one trip to the database."""
-    return await ctx.pools.db(contact_q.circle_of, user_id)
+Circle = tuple[set[int], set[int]]  # friend ids, group ids
+
+
+def load_circle(ctx: Ctx, user_id: int, answer: Answer[Circle]) -> None:
+    """Read the user's friend ids and group ids, then call answer(circle, None), or
+    answer(None, exc) on failure; sockets opening meanwhile share the database job. A
+    callback, not a coroutine: the socket needs no task for it, and it runs in the step
+    that sees the job done (see server/batch.py)."""
+    ctx.circle_loads.add(user_id, answer)
+
+
+async def load_circles(ctx: Ctx, user_ids: list[int]) -> dict[int, Circle]:
+    """Friend ids and group ids of many users in one database job (for ctx.circle_loads)."""
+    return await ctx.pools.db(contact_q.circles_of, user_ids)
