@@ -109,10 +109,15 @@ def insert_community(owner_id: int, name: str, icon: str, memo: str, cate: int) 
     return community
 
 
+def _current_membership() -> peewee.Expression:
+    """MEMBER rows that are current (a row with leftid set is a past membership, kept
+    because it bounds what its user may still read)."""
+    return (Contact.cate == MEMBER) & (Contact.leftid == 0)
+
+
 def _current_member(user_id: int) -> peewee.Expression:
-    """MEMBER rows of this user that are current (a row with leftid set is a past membership,
-    kept because it bounds what they may still read)."""
-    return (Contact.owner_id == user_id) & (Contact.cate == MEMBER) & (Contact.leftid == 0)
+    """This user's current MEMBER rows."""
+    return (Contact.owner_id == user_id) & _current_membership()
 
 
 def is_member(user_id: int, community_id: int) -> bool:
@@ -146,22 +151,21 @@ def list_communities(user_id: int) -> list[CommunityRow]:
     return [community_row(c) for c in query]
 
 
+def community_ids_of(user_id: int) -> set[int]:
+    query = Contact.select(Contact.dst_id).where(_current_member(user_id))
+    return {row.dst_id for row in query}
+
+
 def circles_of(user_ids: list[int]) -> dict[int, tuple[set[int], set[int]]]:
     """Friend ids and current group ids of many users, in one query (their sockets opening)."""
     circles: dict[int, tuple[set[int], set[int]]] = {user_id: (set(), set()) for user_id in user_ids}
     query = Contact.select(Contact.owner_id, Contact.cate, Contact.dst_id).where(
-        Contact.owner_id.in_(user_ids)
-        & ((Contact.cate == FRIEND) | ((Contact.cate == MEMBER) & (Contact.leftid == 0)))
+        Contact.owner_id.in_(user_ids) & ((Contact.cate == FRIEND) | _current_membership())
     )
     rows = cast("Iterable[tuple[int, int, int]]", query.tuples())
     for owner_id, cate, dst_id in rows:
         circles[owner_id][0 if cate == FRIEND else 1].add(dst_id)
     return circles
-
-
-def community_ids_of(user_id: int) -> set[int]:
-    query = Contact.select(Contact.dst_id).where(_current_member(user_id))
-    return {row.dst_id for row in query}
 
 
 # --- friends: requests and blocks ---

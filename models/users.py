@@ -111,7 +111,8 @@ def issue_token(user_id: int) -> str:
 
 def user_for_token(token: str, max_idle_ms: int) -> int | None:
     """The user id a token belongs to, or None when unknown or idle too long."""
-    return users_for_tokens([token_digest(token)], max_idle_ms).get(token_digest(token))
+    digest = token_digest(token)
+    return users_for_tokens([digest], max_idle_ms).get(digest)
 
 
 def users_for_tokens(digests: list[str], max_idle_ms: int) -> dict[str, int]:

@@ -163,37 +163,34 @@ def store_batch(batch: list[Outgoing]) -> list[Stored | BaseException]:
     message_q.lock_for_insert()
     uploads = _uploads_named(batch)
     verdicts: dict[tuple[int, int, int], ClientError | None] = {}  # one check per route per batch
-    outcomes: list[NewMessage | ClientError | None] = []  # None: a second copy in this batch
+    keys = [(out.new["user_id"], out.new["cmid"]) for out in batch]
+    refusals: list[ClientError | None] = []
     to_insert: dict[tuple[int, str], NewMessage] = {}
-    for out in batch:
+    for out, key in zip(batch, keys, strict=True):
         new = out.new
-        key = (new["user_id"], new["cmid"])
-        if key in to_insert:
-            outcomes.append(None)
-            continue
-        refusal = None if out.checked else _verdict(verdicts, (new["user_id"], new["cmd"], new["dst_id"]))
-        if refusal is None and new["url"]:
-            try:
-                new = with_upload(new, uploads)
-            except ClientError as exc:
-                refusal = exc
-        if refusal is None:
-            to_insert[key] = new
-        outcomes.append(refusal or new)
+        refusal = None
+        if key not in to_insert:  # a second copy in this batch is answered from the first
+            if not out.checked:
+                refusal = _verdict(verdicts, (new["user_id"], new["cmd"], new["dst_id"]))
+            if refusal is None and new["url"]:
+                try:
+                    new = with_upload(new, uploads)
+                except ClientError as exc:
+                    refusal = exc
+            if refusal is None:
+                to_insert[key] = new
+        refusals.append(refusal)
     createat = now_ms()
     ids = message_q.insert_new(list(to_insert.values()), createat)
     # Retries of stored messages (also of one its sender may no longer send: acked again).
-    earlier = _stored_among(
-        [(o.new["user_id"], o.new["cmid"]) for o in batch if (o.new["user_id"], o.new["cmid"]) not in ids]
-    )
+    earlier = _stored_among([key for key in keys if key not in ids])
     stored: list[Stored | BaseException] = []
     first_seen: set[tuple[int, str]] = set()
-    for out, outcome in zip(batch, outcomes, strict=True):
-        key = (out.new["user_id"], out.new["cmid"])
+    for out, key, refusal in zip(batch, keys, refusals, strict=True):
         if key in earlier:
             stored.append(Stored(earlier[key], False, out.socket_key))
-        elif isinstance(outcome, ClientError):
-            stored.append(outcome)
+        elif refusal is not None:
+            stored.append(refusal)
         else:  # inserted now; a second copy in the same batch is a retry
             row = message_q.row_of(to_insert[key], ids[key], createat)
             stored.append(Stored(row, key not in first_seen, out.socket_key))
