@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tornado.iostream import IOStream, StreamClosedError
 
+from server.bus import settle
 from server.frames import text_frame
 from server.services import messages
 
@@ -88,7 +90,10 @@ class SocketOutlet:
     one sent, which is what makes replay-then-live free of doubles."""
 
     __slots__ = (
+        "again",
         "closed",
+        "ctx",
+        "explicit",
         "flagged",
         "frames",
         "handler",
@@ -101,28 +106,45 @@ class SocketOutlet:
         "max_unsent",
         "overflowed",
         "replaying",
+        "sent_here",
         "stream",
         "token_digest",
+        "user_id",
         "waiting_bytes",
     )  # fmt: skip
 
     def __init__(
-        self, handler: Any, stream: IOStream, max_unsent: int, since: int, token_digest: str, replay: bool
+        self,
+        handler: Any,
+        stream: IOStream,
+        ctx: Ctx,
+        user_id: int,
+        since: int,
+        explicit: bool,
+        token_digest: str,
     ) -> None:
         self.key = uuid.uuid4().hex
+        self.ctx = ctx
+        self.user_id = user_id
         self.token_digest = token_digest  # the hub closes the socket when this token is revoked
         self.handler = handler
         self.stream = stream
-        self.max_unsent = max_unsent
+        self.max_unsent = ctx.settings.outbox_bytes
         self.last_id = since
+        self.explicit = explicit  # since= came from the client (else: where the bus stood)
         self.frames: list[bytes] = []  # pushed, not yet handed to the stream
         self.waiting_bytes = 0  # their size
         self.in_flight = 0  # bytes of the last stream write, while the reader has not taken it
         self.flagged = False  # in the flusher's list for this turn
         self.closed = False
-        # While replaying from the database, live message frames are held back here, then
-        # sent after the replay (those it already sent are dropped by id).
-        self.replaying = replay
+        # Until its circle is loaded and its channels are live, then while replaying from
+        # the database, live message frames are held back here, then sent after the
+        # replay (those it already sent are dropped by id).
+        self.replaying = True
+        self.again = False  # a resync came during the replay: one more round after it
+        # cmids this socket sent while replaying: it gets their acks, not copies from the
+        # database (as live delivery skips the sending socket).
+        self.sent_here: set[str] = set()
         self.held: list[tuple[int, bytes]] = []
         self.held_bytes = 0
         self.overflowed = False  # held got too big and was dropped: replay reads on
@@ -198,31 +220,74 @@ class SocketOutlet:
         self.frames, self.held = [], []
         self.handler.close(code, reason)
 
-    async def replay(self, ctx: Ctx, user_id: int) -> None:
+    def go_live(self) -> None:
+        """The socket's circle is in the hub: once its channels are live, send what was
+        stored after last_id, then what was held, then live frames."""
+        self.ctx.bus.when_ready(self._start_replay)
+
+    def resync(self) -> None:
+        if self.closed:
+            return
+        if self.replaying:
+            self.again = True
+            return
+        self.replaying = True
+        self.explicit = True  # read the database whatever the bus says
+        self.ctx.bus.when_ready(self._start_replay)
+
+    def _start_replay(self) -> None:
+        if not self.closed:
+            asyncio.get_running_loop().create_task(self.replay())
+
+    async def replay(self) -> None:
         """Send what was stored after last_id, then go live."""
         try:
-            await self._replay(ctx, user_id)
+            await self._replay()
         except StreamClosedError:
             pass
         except Exception:
             log.exception("replay failed")
             self.shut(1011, "server error")
 
-    async def _replay(self, ctx: Ctx, user_id: int) -> None:
+    async def _replay(self) -> None:
+        ctx = self.ctx
         page = ctx.settings.replay_page
-        while not self.closed:
+        # Opened without since=: nothing to read if nothing was published since it opened.
+        quiet = not self.explicit and await ctx.bus.nothing_after(self.last_id)
+        if quiet and self.again:  # but a group's channel became ours meanwhile
+            self.again, quiet = False, False
+            await self._channels_live()
+        while not self.closed and not quiet:
             self.overflowed = False
-            rows = await messages.list_since(ctx, user_id, self.last_id, page)
+            rows = await messages.list_since(ctx, self.user_id, self.last_id, page)
             if rows:
                 self.last_id = rows[-1]["id"]
+                mine, me = self.sent_here, self.user_id
+                frames = [
+                    text_frame(messages.encode(row))
+                    for row in rows
+                    if not (row["userid"] == me and row["cmid"] in mine)
+                ]
                 # One write per page, and the next page is read once the kernel took it.
-                await self.stream.write(b"".join(text_frame(messages.encode(row)) for row in rows))
-            if len(rows) < page and not self.overflowed:
+                if frames:
+                    await self.stream.write(b"".join(frames))
+            if len(rows) == page or self.overflowed:
+                continue
+            if not self.again:
                 break
+            # A group's channel became ours during the replay: read again once it is live.
+            self.again = False
+            await self._channels_live()
         self.replaying = False
+        self.sent_here = set()
         held, self.held, self.held_bytes = self.held, [], 0
         for message_id, frame in held:
             self.push(message_id, frame)
+
+    async def _channels_live(self) -> None:
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ctx.bus.when_ready(partial(settle, ready, None))
+        await ready
 
     def push_payload(self, payload: bytes) -> None:
         """An ack, an error or a notice for this socket alone."""

@@ -70,14 +70,18 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         try:
             self.user_id, self.token_digest = await accounts.authenticate(self.ctx, token)
         except ClientError as exc:
-            raise tornado.web.HTTPError(401, exc.msg) from None
+            # 503: the database is unavailable (the client retries); anything else is 401.
+            raise tornado.web.HTTPError(503 if exc.status == 503 else 401, exc.msg) from None
         claimed = self.get_query_argument("id", "")
         if claimed and claimed != str(self.user_id):
             raise tornado.web.HTTPError(401, "id is not the token's user")
         since = self.get_query_argument("since", "")
         if since and not (SINCE.fullmatch(since) and int(since) <= SINCE_MAX):
             raise tornado.web.HTTPError(400, "since must be a message id")
+        # Without since=, what was published before now is the past; the socket gets
+        # everything after, also what comes before its channels are live on the bus.
         self.since = int(since) if since else None
+        self.start_after = self.since if self.since is not None else await self.ctx.bus.start_after()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.finish({"code": -1, "msg": self._reason})
@@ -91,19 +95,20 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         self._release_handshake()
         self.set_nodelay(True)
         assert self.ws_connection is not None and self.ws_connection.stream is not None
-        replay = self.since is not None
         self.outlet = outlet = SocketOutlet(
             self,
             self.ws_connection.stream,
-            ctx.settings.outbox_bytes,
-            self.since or 0,
+            ctx,
+            self.user_id,
+            self.start_after,
+            self.since is not None,
             self.token_digest,
-            replay,
         )
         ctx.token_watch.ensure_running(ctx)
         self.application.settings["pinger"].ensure_running(ctx.hub)
-        # Attach first, then load groups and replay: anything stored meanwhile is either
-        # in the replay or arrives live, and the outlet drops the overlap by id.
+        # Attach first (holding live frames), then load groups, wait for the bus to carry
+        # them here, and replay: anything stored meanwhile is either in the replay or
+        # arrives live, and the outlet drops the overlap by id.
         ctx.hub.attach(self.user_id, outlet)
         # One account's sockets are capped (each costs memory and a descriptor); the
         # oldest go, since the newest is the one the user is looking at.
@@ -114,14 +119,13 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         # Frames read meanwhile are checked by the database instead.
         read_at = ctx.hub.mark()
         contacts.load_circle(
-            ctx, self.user_id, lambda circle, exc: self._circle_loaded(outlet, read_at, replay, circle, exc)
+            ctx, self.user_id, lambda circle, exc: self._circle_loaded(outlet, read_at, circle, exc)
         )
 
     def _circle_loaded(
         self,
         outlet: SocketOutlet,
         read_at: int,
-        replay: bool,
         circle: contacts.Circle | None,
         exc: BaseException | None,
     ) -> None:
@@ -136,8 +140,8 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         assert circle is not None  # circles_of answers for every user it is asked about
         friend_ids, group_ids = circle
         ctx.hub.load_circle(self.user_id, friend_ids, group_ids, read_at)
-        if replay and not outlet.closed:
-            asyncio.get_running_loop().create_task(outlet.replay(ctx, self.user_id))
+        if not outlet.closed:
+            outlet.go_live()
 
     def _release_handshake(self) -> None:
         # Tornado keeps the upgrade request, its headers, the response headers, the output
@@ -182,6 +186,8 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             if messages.is_heartbeat(frame):
                 return None
             messages.do_send(self.ctx, self.user_id, frame, outlet.key, partial(self._answer, outlet, cmid))
+            if outlet.replaying and cmid is not None:
+                outlet.sent_here.add(cmid)
         except ClientError as exc:
             self._refuse(outlet, cmid, exc)
             if exc.status == 429:

@@ -67,6 +67,22 @@ def open_database(url: str, synchronous: str = "full") -> peewee.Database:
     raise DatabaseError(f"unsupported database URL {url!r}")
 
 
+def probe(url: str, timeout_s: int = 2) -> str:
+    """ "ok", or why the database at `url` does not answer a trivial query (on a connection
+    of its own, so a busy pool does not make a healthy database look down)."""
+    database = open_database(url)
+    if isinstance(database, peewee.PostgresqlDatabase):
+        database.connect_params["connect_timeout"] = timeout_s
+    try:
+        database.connect()
+        database.execute_sql("SELECT 1")
+        return "ok"
+    except peewee.PeeweeException as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    finally:
+        database.close()
+
+
 def bind(db: peewee.Database) -> None:
     database.initialize(db)
 
@@ -151,12 +167,22 @@ def _consent(db: peewee.Database) -> None:
         users.User.update(role="admin").where(users.User.id == first).execute()
 
 
+def _chat_identity(db: peewee.Database) -> None:
+    """Version 5: the chat's identity (models/meta.py), shared by every process on it."""
+    from models import meta
+
+    db.create_tables([meta.ChatMeta], safe=True)
+    with meta.ChatMeta.bind_ctx(db):
+        meta.chat_uid()
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
     lambda db: db.create_tables(_media_models(), safe=True),
     lambda db: db.create_tables(_read_models(), safe=True),
     _consent,
+    _chat_identity,
 ]
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
+import os
+import threading
+from collections.abc import Iterator
 from typing import TypedDict
 
 import peewee
@@ -91,6 +96,66 @@ def lock_for_insert() -> None:
     (SQLite already has one writer.)"""
     if is_postgres():
         Message._meta.database.execute_sql("SELECT pg_advisory_xact_lock(7311001)")
+
+
+# The session-level twin of lock_for_insert's key: held from before a message-storing
+# transaction until its events are published, across processes (see publish_lock).
+_PUBLISH_LOCK_KEY = 7311001
+_lock_files = threading.local()  # SQLite: each database thread's open lock file
+
+
+@contextlib.contextmanager
+def publish_lock() -> Iterator[None]:
+    """Hold the chat-wide lock from before a message is stored until its events are
+    published, so that every process publishes in commit order, which is id order: a
+    subscriber then gets each stream in id order, whichever process stored what.
+
+    PostgreSQL: a session advisory lock (released by the server if the process dies).
+    SQLite (several processes on one machine): an flock on a file beside the database."""
+    database = Message._meta.database
+    if is_postgres():
+        database.execute_sql("SELECT pg_advisory_lock(%s)", (_PUBLISH_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            # A lost connection took the lock with it; nothing to release then.
+            with contextlib.suppress(Exception):
+                database.execute_sql("SELECT pg_advisory_unlock(%s)", (_PUBLISH_LOCK_KEY,))
+        return
+    path = getattr(database, "database", ":memory:")
+    if not path or path == ":memory:":
+        yield
+        return
+    fd = _lock_fd(path + "-publish.lock")
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _lock_fd(path: str) -> int:
+    files: dict[str, int] = getattr(_lock_files, "fds", None) or {}
+    _lock_files.fds = files
+    if path not in files:
+        files[path] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    return files[path]
+
+
+def max_id() -> int:
+    """The highest stored message id (0 for none)."""
+    value = Message.select(peewee.fn.MAX(Message.id)).scalar()
+    return int(value or 0)
+
+
+def list_after(after_id: int, limit: int, upto_id: int | None = None) -> list[MessageRow]:
+    """Every conversation's messages with after_id < id (<= upto_id), oldest first: the
+    message table read as the chat's log (a bus catching up after an outage or a gap)."""
+    where = Message.id > after_id
+    if upto_id is not None:
+        where &= Message.id <= upto_id
+    query = Message.select().where(where).order_by(Message.id).limit(limit)
+    return [message_row(m) for m in query]
 
 
 def insert_message(new: NewMessage, createat: int) -> MessageRow:

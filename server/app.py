@@ -10,15 +10,18 @@ import tornado.web
 from handlers import admin, contacts, emoji, friends, groups, messages, pages, qr, socket, upload, users
 from handlers.base import BaseHandler, redact_tokens
 from handlers.outlet import Pinger
-from models import db
-from server.bus import InProcessBus
+from models import db, meta
+from models import messages as message_q
+from server.bus import Bus, InProcessBus
 from server.context import Ctx
 from server.emoji import load_catalog
 from server.errors import ClientError
 from server.hub import Hub
 from server.mediajobs import MediaJobs
 from server.pools import Pools
-from server.services import messages as message_service
+from server.redisbus import RedisBus
+from server.services import writing
+from server.services.messagelog import MessageLog
 from server.services.uploads import UploadSlots
 from server.settings import ROOT, Settings
 from server.writer import MessageWriter
@@ -59,10 +62,14 @@ class NotFoundHandler(BaseHandler):
 
 
 def make_ctx(settings: Settings) -> Ctx:
-    """Open and migrate the database and wire the process's shared parts together."""
+    """Open and migrate the database and wire the process's shared parts together (the
+    bus connects in Ctx.start)."""
     database = db.open_database(settings.database, settings.sqlite_synchronous)
     db.bind(database)
     db.migrate(database)
+    with database.connection_context():
+        chat_uid = meta.chat_uid()
+        last_stored = message_q.max_id()
     pools = Pools(
         database,
         settings.db_threads,
@@ -72,24 +79,34 @@ def make_ctx(settings: Settings) -> Ctx:
         media_procs=MediaJobs.from_settings(settings),
         db_queue_max=settings.db_queue_max,
     )
-    bus = InProcessBus()
-    hub = Hub()
-    bus.subscribe(hub.on_event)
     holder: dict[str, Ctx] = {}
+    log_reader = MessageLog()
+    bus: Bus
+    if settings.redis_url:
+        # Every process on this database shares its chat's channels and keys, and only those.
+        bus = RedisBus(settings.redis_url, f"chatd:{chat_uid}:", log_reader)
+    else:
+        bus = InProcessBus(horizon=last_stored)
+    hub = Hub(watcher=bus)
+    bus.subscribe(hub.on_event)
 
     async def store(items: list[Any]) -> list[Any]:
-        # shed=False: the writer's own queue is bounded, and it must never be refused.
-        return await pools.db(message_service.store_batch_apart, items, shed=False)
+        if bus.publishes_in_job:
+            return await writing.store_and_publish(holder["ctx"], items)
+        return await writing.store(holder["ctx"], items)
 
     async def publish(batch: list[Any]) -> None:
-        await message_service.publish_stored(holder["ctx"], batch)
+        if not bus.publishes_in_job:
+            await writing.publish(holder["ctx"], batch)
 
     writer: MessageWriter[Any, Any] = MessageWriter(
         store, publish, settings.write_batch, settings.write_queue_max
     )
     catalog = load_catalog(ROOT / "asset")
-    ctx = Ctx(settings=settings, pools=pools, bus=bus, hub=hub, writer=writer, emoji=catalog)
-    holder["ctx"] = ctx
+    ctx = Ctx(
+        settings=settings, pools=pools, bus=bus, hub=hub, writer=writer, emoji=catalog, chat_uid=chat_uid
+    )
+    holder["ctx"] = log_reader.ctx = ctx
     return ctx
 
 

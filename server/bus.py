@@ -1,17 +1,22 @@
-"""The bus carries what was stored to every process's hub. In-process here; a Redis bus
-with the same two methods drops in for several processes or machines.
+"""The bus carries what was stored to every process's hub: in-process here, Redis for
+several processes or machines (server/redisbus.py), both behind the `Bus` protocol.
 
 Contract for any bus: events reach subscribers in the order they were published (a batch
 from `publish_many` in its order), and a Delivery is published only after its message is
-committed."""
+committed. A bus whose `publishes_in_job` is true publishes from inside the database job
+that committed the events (`publish_from_job`, under the chat-wide publish lock), so that
+commits from every process reach every subscriber in id order."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,26 +81,111 @@ Event = Delivery | Membership | MembershipEnded | Friendship | Notice | TokenRev
 Subscriber = Callable[[Event], None]
 
 
+def settle(future: asyncio.Future[T], value: T) -> None:
+    """Resolve a future unless its waiter gave up already."""
+    if not future.done():
+        future.set_result(value)
+
+
+def highest_message_id(events: Sequence[Event]) -> int:
+    return max((e.message_id for e in events if isinstance(e, Delivery)), default=0)
+
+
+class Bus(Protocol):
+    """What the rest of chatd uses of a bus. The hub tells it which users and groups have
+    sockets here (watch_*), so a bus between processes carries only what those need."""
+
+    name: str
+    publishes_in_job: bool
+
+    @property
+    def horizon(self) -> int:
+        """The highest message id up to which every message for this process's sockets
+        has been handed to the hub."""
+        ...
+
+    @property
+    def live(self) -> bool: ...
+
+    def subscribe(self, subscriber: Subscriber) -> None: ...
+    async def start(self) -> None: ...
+    async def publish(self, event: Event) -> None: ...
+    async def publish_many(self, events: Sequence[Event]) -> None: ...
+    def publish_from_job(self, events: Sequence[Event], prev_max: int) -> None: ...
+    def watch_user(self, user_id: int) -> None: ...
+    def unwatch_user(self, user_id: int) -> None: ...
+    def watch_group(self, group_id: int) -> bool: ...
+    def unwatch_group(self, group_id: int) -> None: ...
+    def when_ready(self, callback: Callable[[], None]) -> None: ...
+    async def sync(self) -> bool: ...
+    async def start_after(self) -> int: ...
+    async def nothing_after(self, message_id: int) -> bool: ...
+    def health(self) -> dict[str, Any]: ...
+    async def close(self) -> None: ...
+
+
 class InProcessBus:
     """Hands each event straight to the subscribers, on the IOLoop that publishes it."""
 
-    def __init__(self) -> None:
+    name = "in-process"
+    publishes_in_job = False
+    live = True
+
+    def __init__(self, horizon: int = 0) -> None:
         self._subscribers: list[Subscriber] = []
+        # The last message id published (one process sees every one); at start, the last
+        # stored: nothing before it is owed to a socket of this process.
+        self.horizon = horizon
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
+
+    async def start(self) -> None:
+        pass
 
     async def publish(self, event: Event) -> None:
         await self.publish_many((event,))
 
     async def publish_many(self, events: Sequence[Event]) -> None:
         """Several events in order, in one go (the writer's batch: one call, not one each)."""
+        self.horizon = max(self.horizon, highest_message_id(events))
         for subscriber in self._subscribers:
             for event in events:
                 try:
                     subscriber(event)
                 except Exception:
                     log.exception("bus subscriber failed on %r", type(event).__name__)
+
+    def publish_from_job(self, events: Sequence[Event], prev_max: int) -> None:
+        raise RuntimeError("the in-process bus publishes on the loop, after the job")
+
+    # One process has every user's events: nothing to subscribe to, always ready.
+    def watch_user(self, user_id: int) -> None:
+        pass
+
+    def unwatch_user(self, user_id: int) -> None:
+        pass
+
+    def watch_group(self, group_id: int) -> bool:
+        return True
+
+    def unwatch_group(self, group_id: int) -> None:
+        pass
+
+    def when_ready(self, callback: Callable[[], None]) -> None:
+        callback()
+
+    async def sync(self) -> bool:
+        return True
+
+    async def start_after(self) -> int:
+        return self.horizon
+
+    async def nothing_after(self, message_id: int) -> bool:
+        return self.horizon <= message_id
+
+    def health(self) -> dict[str, Any]:
+        return {"kind": self.name, "state": "ok"}
 
     async def close(self) -> None:
         self._subscribers.clear()

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from server.batch import Batcher
-from server.bus import InProcessBus
+from server.bus import Bus, Notice
 from server.emoji import EmojiCatalog
 from server.hub import Hub
 from server.pools import Pools
 from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
-from server.services import accounts, contacts
+from server.services import accounts, contacts, tokenwatch
 from server.services.tokenwatch import TokenWatch
 from server.settings import Settings
 from server.tokencache import TokenCache
@@ -25,10 +25,11 @@ log = logging.getLogger(__name__)
 class Ctx:
     settings: Settings
     pools: Pools
-    bus: InProcessBus
+    bus: Bus
     hub: Hub
     writer: MessageWriter
     emoji: EmojiCatalog
+    chat_uid: str = ""  # the chat's identity, from its database (Redis keys are named after it)
     send_limits: TokenBuckets = field(init=False)
     login_failures: LoginLimits = field(init=False)
     registrations: FailureWindow = field(init=False)
@@ -52,6 +53,31 @@ class Ctx:
         self.bus.subscribe(self.tokens.on_event)
         self.token_lookups = Batcher(partial(accounts.lookup_tokens, self))
         self.circle_loads = Batcher(partial(contacts.load_circles, self))
+
+    async def start(self) -> None:
+        """Connect what needs the loop: the bus (Redis: subscriptions, catch-up)."""
+        on_state = getattr(self.bus, "on_state", None)
+        if on_state is not None:
+            on_state(self._bus_state)
+            self.bus.on_recovered(self._after_bus_outage)  # type: ignore[attr-defined]
+        await self.bus.start()
+
+    def _bus_state(self, live: bool) -> None:
+        # While the bus is down, events that keep these exact may be lost: the database
+        # answers instead (every send checked, every token looked up).
+        self.hub.trusting = live
+        self.tokens.enabled = live
+
+    async def _after_bus_outage(self) -> None:
+        """What the events lost during an outage would have done: friend sets read again,
+        no cached token trusted, expired sockets closed, and every client told to reload
+        its lists (friend requests and group changes are not in the message log)."""
+        self.tokens.clear()
+        contacts.reload_circles(self)
+        await tokenwatch.close_dead_token_sockets(self)
+        users = tuple(self.hub.nodes)
+        if users:
+            self.hub.notify(Notice(users, b'{"cmd":15,"type":"resync"}'))
 
     async def close(self) -> None:
         """Finish pending writes, then release threads and connections."""

@@ -29,6 +29,34 @@ class Outlet(Protocol):
 
     def shut(self, code: int, reason: str) -> None: ...
 
+    def resync(self) -> None:
+        """Read from the database what may have been missed (a group's channel was not
+        live here yet), holding live frames meanwhile."""
+        ...
+
+
+class Watcher(Protocol):
+    """Told which users and groups have sockets here (the bus subscribes to those)."""
+
+    def watch_user(self, user_id: int) -> None: ...
+    def unwatch_user(self, user_id: int) -> None: ...
+    def watch_group(self, group_id: int) -> bool: ...  # True: live here already
+    def unwatch_group(self, group_id: int) -> None: ...
+
+
+class _NoWatcher:
+    def watch_user(self, user_id: int) -> None:
+        pass
+
+    def unwatch_user(self, user_id: int) -> None:
+        pass
+
+    def watch_group(self, group_id: int) -> bool:
+        return True
+
+    def unwatch_group(self, group_id: int) -> None:
+        pass
+
 
 @dataclass(slots=True)  # one per online user: small, and what is rarely used made on demand
 class Node:
@@ -46,17 +74,22 @@ class Node:
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, watcher: Watcher | None = None) -> None:
         self.nodes: dict[int, Node] = {}
         # group id -> online members here, so a group message touches only its members
         # (the original scanned every online user per group message).
         self.group_members: dict[int, set[int]] = {}
         self.ends = 0  # MembershipEnded events seen
+        self.watcher: Watcher = watcher or _NoWatcher()
+        # False while the bus is down: events that keep the friend and group sets exact may
+        # be lost, so every send is checked by the database until they are reloaded.
+        self.trusting = True
 
     def attach(self, user_id: int, outlet: Outlet) -> None:
         node = self.nodes.get(user_id)
         if node is None:
             node = self.nodes[user_id] = Node()
+            self.watcher.watch_user(user_id)
         node.sockets[outlet.key] = outlet
 
     def detach(self, user_id: int, outlet: Outlet) -> None:
@@ -66,12 +99,17 @@ class Hub:
         del node.sockets[outlet.key]
         if not node.sockets:
             for group_id in node.groups:
-                members = self.group_members.get(group_id)
-                if members is not None:
-                    members.discard(user_id)
-                    if not members:
-                        del self.group_members[group_id]
+                self._leave_members(group_id, user_id)
             del self.nodes[user_id]
+            self.watcher.unwatch_user(user_id)
+
+    def _leave_members(self, group_id: int, user_id: int) -> None:
+        members = self.group_members.get(group_id)
+        if members is not None and user_id in members:
+            members.discard(user_id)
+            if not members:
+                del self.group_members[group_id]
+                self.watcher.unwatch_group(group_id)
 
     def oldest_over(self, user_id: int, cap: int) -> list[Outlet]:
         """The user's oldest sockets beyond the newest `cap` (dicts keep attach order)."""
@@ -90,11 +128,22 @@ class Hub:
         node = self.nodes.get(user_id)
         if node is None:
             return  # offline: the database is the truth, loaded when they connect
+        behind = False
         for group_id in group_ids:
             if read_at is not None and node.ended and node.ended.get(group_id, -1) >= read_at:
                 continue
             node.groups.add(group_id)
-            self.group_members.setdefault(group_id, set()).add(user_id)
+            members = self.group_members.get(group_id)
+            if members is None:
+                members = self.group_members[group_id] = set()
+                behind |= not self.watcher.watch_group(group_id)
+            members.add(user_id)
+        if behind and read_at is None:
+            # Joined while online, and the group's channel is new here: what it carried
+            # before it was live is read from the database. (A socket loading its groups
+            # replays once they are live anyway.)
+            for outlet in tuple(node.sockets.values()):
+                outlet.resync()
 
     def load_circle(self, user_id: int, friend_ids: set[int], group_ids: Iterable[int], read_at: int) -> None:
         """A user's friends and groups as read from the database after `read_at` (a mark)."""
@@ -113,7 +162,7 @@ class Hub:
         """True when memory says the user may send there; False means "ask the database"
         (not loaded yet, or a refusal, which the database words)."""
         node = self.nodes.get(user_id)
-        if node is None:
+        if node is None or not self.trusting:
             return False
         if cmd == CMD_SINGLE:
             return node.friends is not None and dst_id in node.friends
@@ -146,11 +195,14 @@ class Hub:
                 node.ended = {}
             node.ended[group_id] = self.ends
             self.ends += 1
-        members = self.group_members.get(group_id)
-        if members is not None:
-            members.discard(user_id)
-            if not members:
-                del self.group_members[group_id]
+        self._leave_members(group_id, user_id)
+
+    def forget_friends(self) -> list[int]:
+        """After a bus outage (Friendship events may be lost): every online user's friend
+        set is to be read again; their ids. Until then the database checks their sends."""
+        for node in self.nodes.values():
+            node.friends, node.friend_changes = None, None
+        return list(self.nodes)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, Delivery):

@@ -22,6 +22,8 @@ from server.mediajobs import MediaJobs
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+UNAVAILABLE = "the database is unavailable; try again in a moment"
+
 
 class Pools:
     def __init__(
@@ -53,25 +55,27 @@ class Pools:
         self.media_procs = media_procs or MediaJobs(workers=media_threads)
         self.closed = False
 
-    async def db(self, fn: Callable[..., T], *args: Any, shed: bool = True) -> T:
-        """Run fn(*args) in the database pool as one transaction. With shed (HTTP work),
-        ClientError(503) at once when db_queue_max jobs are already waiting or running."""
+    async def db(self, fn: Callable[..., T], *args: Any, shed: bool = True, transaction: bool = True) -> T:
+        """Run fn(*args) in the database pool as one transaction (`transaction=False`: fn
+        makes its own). With shed (HTTP work), ClientError(503) at once when db_queue_max
+        jobs are already waiting or running; ClientError(503) too while the database
+        cannot be reached (a PostgreSQL restart)."""
         if not shed:
-            return await self._run(self.db_pool, self._db_job(fn, *args))
+            return await self._run(self.db_pool, self._db_job(fn, args, transaction))
         if self.db_queue_max and self.db_jobs >= self.db_queue_max:
             raise ClientError(503, "the server is busy; try again in a moment")
         self.db_jobs += 1
         try:
-            return await self._run(self.db_pool, self._db_job(fn, *args))
+            return await self._run(self.db_pool, self._db_job(fn, args, transaction))
         finally:
             self.db_jobs -= 1
 
-    def _db_job(self, fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+    def _db_job(self, fn: Callable[..., T], args: tuple[Any, ...], transaction: bool) -> Callable[[], T]:
         """The pool job: fn(*args) in one transaction, retried once on a lost connection."""
 
         def job() -> T:
             try:
-                return in_transaction()
+                return attempt()
             except (peewee.OperationalError, peewee.InterfaceError):
                 if not self._connection_lost():
                     raise
@@ -80,10 +84,21 @@ class Pools:
             # are deduplicated by (sender, cmid) even if a commit did land).
             log.warning("database connection lost; reconnecting")
             self.database.close()
-            return in_transaction()
+            try:
+                return attempt()
+            except (peewee.OperationalError, peewee.InterfaceError) as exc:
+                if self._connection_lost() or self.database.is_closed():
+                    raise ClientError(503, UNAVAILABLE, retry_after=2) from exc
+                raise
 
-        def in_transaction() -> T:
-            self.database.connect(reuse_if_open=True)
+        def attempt() -> T:
+            try:
+                self.database.connect(reuse_if_open=True)
+            except (peewee.OperationalError, peewee.InterfaceError) as exc:
+                self.database.close()
+                raise ClientError(503, UNAVAILABLE, retry_after=2) from exc
+            if not transaction:
+                return fn(*args)
             with self.database.atomic():
                 return fn(*args)
 

@@ -19,8 +19,16 @@ class TokenCache:
         self._users: OrderedDict[str, tuple[int, float]] = OrderedDict()  # digest -> (user, expiry)
         # Bumped by every revocation: a lookup that started before one may not be cached.
         self.generation = 0
+        # Off while the bus is down: a revocation published elsewhere may not reach us.
+        self.enabled = True
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._users.clear()
 
     def get(self, digest: str) -> int | None:
+        if not self.enabled:
+            return None
         entry = self._users.get(digest)
         if entry is None:
             return None
@@ -31,7 +39,7 @@ class TokenCache:
 
     def put(self, digest: str, user_id: int, generation: int) -> None:
         """Remember a lookup that began at `generation` (unless a revocation came since)."""
-        if generation != self.generation:
+        if generation != self.generation or not self.enabled:
             return
         self._users[digest] = (user_id, time.monotonic() + self.ttl)
         self._users.move_to_end(digest)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from models import contacts, db
+from models import contacts, db, meta
 from models.contacts import Contact
 from models.users import Token, User
 from server.settings import Settings
@@ -83,7 +83,9 @@ def snapshot() -> dict[str, Any]:
 @pytest.mark.gen_test(timeout=60)
 async def test_previous_release_database_is_migrated_keeping_everything(ctx):
     state = await ctx.pools.db(snapshot)
-    assert state["version"] == 4
+    assert state["version"] == len(db.MIGRATIONS) == 5
+    # Version 5 gave the chat an identity its processes share (their Redis names).
+    assert len(ctx.chat_uid) == 16 and ctx.chat_uid == await ctx.pools.db(meta.chat_uid)
     assert state["friends"] == [(ALICE, BOB), (BOB, ALICE), (BOB, CAROL), (CAROL, BOB)]
     owner, member = contacts.ROLE_OWNER, contacts.ROLE_MEMBER
     assert state["members"] == [

@@ -5,6 +5,7 @@ or ended is also a `Friendship` event, which every hub's friend sets follow."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypedDict
 
@@ -14,6 +15,7 @@ from models.contacts import BLOCK, FRIEND, REQUEST, RequestRow
 from models.users import PublicUser, User
 from server.bus import Event, Friendship
 from server.errors import ClientError
+from server.services.changes import commit
 from server.services.messages import notice_for
 
 if TYPE_CHECKING:
@@ -49,9 +51,14 @@ class _Outcome:
         self.events.insert(0, Friendship(user_id, other_id, friends))
 
 
-async def _publish(ctx: Ctx, outcome: _Outcome) -> None:
-    for event in outcome.events:
-        await ctx.bus.publish(event)
+async def _commit(ctx: Ctx, job: Callable[[], _Outcome]) -> _Outcome:
+    """Run a pool job deciding an outcome; its events are published after the commit."""
+
+    def run() -> tuple[_Outcome, list[Event]]:
+        outcome = job()
+        return outcome, outcome.events
+
+    return await commit(ctx, run)
 
 
 def charge_lookup(ctx: Ctx, user_id: int) -> None:
@@ -126,8 +133,7 @@ async def do_add_friend(ctx: Ctx, user_id: int, dst_id: int | None, mobile: str 
             outcome.tell(user_id, "request_sent", user=user_q.public_row(other))
         return outcome
 
-    outcome = await ctx.pools.db(add)
-    await _publish(ctx, outcome)
+    outcome = await _commit(ctx, add)
     assert outcome.answer is not None
     return outcome.answer
 
@@ -150,8 +156,7 @@ async def do_accept(ctx: Ctx, user_id: int, requester_id: int) -> FriendAnswer:
         _make_friends(outcome, me, other)
         return outcome
 
-    outcome = await ctx.pools.db(accept)
-    await _publish(ctx, outcome)
+    outcome = await _commit(ctx, accept)
     assert outcome.answer is not None
     return outcome.answer
 
@@ -176,7 +181,7 @@ async def _end(ctx: Ctx, user_id: int, other_id: int, cate: int, both_ways: bool
             outcome.tell(other_id, kind, userid=user_id)
         return outcome
 
-    await _publish(ctx, await ctx.pools.db(end))
+    await _commit(ctx, end)
 
 
 async def do_decline(ctx: Ctx, user_id: int, requester_id: int) -> None:
@@ -191,7 +196,7 @@ async def do_decline(ctx: Ctx, user_id: int, requester_id: int) -> None:
         outcome.tell(requester_id, "request_removed", userid=user_id)
         return outcome
 
-    await _publish(ctx, await ctx.pools.db(decline))
+    await _commit(ctx, decline)
 
 
 async def do_cancel_request(ctx: Ctx, user_id: int, dst_id: int) -> None:
@@ -231,7 +236,7 @@ async def do_block(ctx: Ctx, user_id: int, dst_id: int) -> None:
         contact_q.insert_row(user_id, BLOCK, dst_id)
         return outcome
 
-    await _publish(ctx, await ctx.pools.db(block))
+    await _commit(ctx, block)
 
 
 async def list_requests(ctx: Ctx, user_id: int) -> list[RequestRow]:

@@ -16,8 +16,9 @@ from models.db import now_ms
 from models.groups import GroupRow, MemberRow
 from models.invites import InviteRow
 from models.messages import CMD_GROUP, MessageRow, NewMessage
-from server.bus import Delivery, Membership, MembershipEnded
+from server.bus import Delivery, Event, Membership, MembershipEnded
 from server.errors import ClientError
+from server.services.changes import commit
 from server.services.messages import encode, notice_for
 from server.textcheck import has_invisible
 
@@ -76,11 +77,13 @@ def _role_of(user_id: int, group_id: int) -> int:
     return role
 
 
-async def _ended(ctx: Ctx, user_id: int, group_id: int, line: MessageRow) -> None:
-    """Publish a leave or removal: its line first (the leaver gets it), then nothing more."""
-    await ctx.bus.publish(_delivery(line))
-    await ctx.bus.publish(MembershipEnded(user_id, group_id))
-    await ctx.bus.publish(notice_for(user_id, "group_removed", dstid=group_id))
+def _ended(user_id: int, group_id: int, line: MessageRow) -> list[Event]:
+    """A leave or removal: its line first (the leaver gets it), then nothing more."""
+    return [
+        _delivery(line),
+        MembershipEnded(user_id, group_id),
+        notice_for(user_id, "group_removed", dstid=group_id),
+    ]
 
 
 async def do_create_community(
@@ -91,12 +94,11 @@ async def do_create_community(
     if len(icon) > TEXT_MAX or len(memo) > TEXT_MAX:
         raise ClientError(400, "icon or memo too long")
 
-    def create() -> GroupRow:
-        return group_q.group_row(contact_q.insert_community(user_id, name, icon, memo, cate), ROLE_OWNER)
+    def create() -> tuple[GroupRow, list[Event]]:
+        group = group_q.group_row(contact_q.insert_community(user_id, name, icon, memo, cate), ROLE_OWNER)
+        return group, [Membership(user_id, group["id"])]
 
-    community = await ctx.pools.db(create)
-    await ctx.bus.publish(Membership(user_id, community["id"]))
-    return community
+    return await commit(ctx, create)
 
 
 async def do_make_invite(
@@ -154,7 +156,7 @@ async def do_join_community(ctx: Ctx, user_id: int, code: str | None, group_id: 
     """Join with an invite code, or by id when the group is open. Idempotent for a current
     member. The user's sockets get the group at once, starting with their own join line."""
 
-    def join() -> tuple[GroupRow, MessageRow | None]:
+    def join() -> tuple[GroupRow, list[Event]]:
         message_q.lock_for_insert()  # the join line's id and the membership commit together
         invite: tuple[int, int, int] | None = None
         if code is not None:
@@ -166,7 +168,7 @@ async def do_join_community(ctx: Ctx, user_id: int, code: str | None, group_id: 
         community = contact_q.find_community(gid)
         role = group_q.current_role(user_id, gid)
         if community is not None and role is not None:
-            return group_q.group_row(community, role), None
+            return group_q.group_row(community, role), [Membership(user_id, gid)]
         if community is None or (invite is None and not community.is_open):
             # A missing group and a closed one answer alike.
             raise ClientError(403, "this group needs an invite")
@@ -174,45 +176,45 @@ async def do_join_community(ctx: Ctx, user_id: int, code: str | None, group_id: 
             invite_q.use_invite(invite[2])
         line = _store_system(user_id, gid, {"event": "joined", "userid": user_id, "by": by})
         contact_q.insert_membership(user_id, gid, ROLE_MEMBER, joinid=line["id"])
-        return group_q.group_row(community, ROLE_MEMBER), line
+        group = group_q.group_row(community, ROLE_MEMBER)
+        # Sockets get the group before its join line, and the user's other devices the list.
+        return group, [
+            Membership(user_id, gid),
+            notice_for(user_id, "group_added", group=group),
+            _delivery(line),
+        ]
 
     if code is None and group_id is None:
         raise ClientError(400, "give code or dstid")
-    group, line = await ctx.pools.db(join)
-    await ctx.bus.publish(Membership(user_id, group["id"]))
-    if line is not None:
-        await ctx.bus.publish(notice_for(user_id, "group_added", group=group))
-        await ctx.bus.publish(_delivery(line))
-    return group
+    return await commit(ctx, join)
 
 
 async def do_leave(ctx: Ctx, user_id: int, group_id: int) -> None:
     """Leave a group; an owner's ownership passes to the longest-standing admin, else member."""
 
-    def leave() -> tuple[MessageRow, MessageRow | None]:
+    def leave() -> tuple[None, list[Event]]:
         message_q.lock_for_insert()
         role = _role_of(user_id, group_id)
         left = _store_system(user_id, group_id, {"event": "left", "userid": user_id})
         group_q.end_membership(user_id, group_id, left["id"])
+        events = _ended(user_id, group_id, left)
         if role != ROLE_OWNER:
-            return left, None
+            return None, events
         heir = group_q.successor(group_id, user_id)
         if heir is None:
-            return left, None  # an empty group stays, empty
+            return None, events  # an empty group stays, empty
         group_q.set_role(heir, group_id, ROLE_OWNER)
         group_q.update_community(group_id, owner_id=heir)
-        return left, _store_system(user_id, group_id, {"event": "updated", "by": user_id, "owner": heir})
+        owner_line = _store_system(user_id, group_id, {"event": "updated", "by": user_id, "owner": heir})
+        return None, [*events, _delivery(owner_line)]  # after the leaver's sockets dropped the group
 
-    left, owner_line = await ctx.pools.db(leave)
-    await _ended(ctx, user_id, group_id, left)
-    if owner_line is not None:  # after the leaver's sockets dropped the group
-        await ctx.bus.publish(_delivery(owner_line))
+    await commit(ctx, leave)
 
 
 async def do_kick(ctx: Ctx, actor_id: int, group_id: int, target_id: int) -> None:
     """Remove a member: the owner may remove anyone, admins only plain members."""
 
-    def kick() -> MessageRow:
+    def kick() -> tuple[None, list[Event]]:
         message_q.lock_for_insert()
         role = _role_of(actor_id, group_id)
         if role < ROLE_ADMIN:
@@ -226,10 +228,9 @@ async def do_kick(ctx: Ctx, actor_id: int, group_id: int, target_id: int) -> Non
             raise ClientError(403, "only the owner can remove an admin")
         line = _store_system(actor_id, group_id, {"event": "removed", "userid": target_id, "by": actor_id})
         group_q.end_membership(target_id, group_id, line["id"])
-        return line
+        return None, _ended(target_id, group_id, line)
 
-    line = await ctx.pools.db(kick)
-    await _ended(ctx, target_id, group_id, line)
+    await commit(ctx, kick)
 
 
 async def do_update(ctx: Ctx, actor_id: int, group_id: int, changes: dict[str, Any]) -> GroupRow:
@@ -243,7 +244,7 @@ async def do_update(ctx: Ctx, actor_id: int, group_id: int, changes: dict[str, A
         raise ClientError(400, "history must be joined or all")
     columns = {"name": "name", "icon": "icon", "memo": "memo", "open": "is_open", "history": "history"}
 
-    def update() -> tuple[GroupRow, list[MessageRow]]:
+    def update() -> tuple[GroupRow, list[Event]]:
         message_q.lock_for_insert()
         role = _role_of(actor_id, group_id)
         if role < ROLE_ADMIN:
@@ -262,12 +263,9 @@ async def do_update(ctx: Ctx, actor_id: int, group_id: int, changes: dict[str, A
             group_q.update_community(group_id, **{columns[k]: v for k, v in changed.items()})
             for k, v in changed.items():
                 setattr(community, columns[k], v)
-        return group_q.group_row(community, role), lines
+        return group_q.group_row(community, role), [_delivery(line) for line in lines]
 
-    group, lines = await ctx.pools.db(update)
-    for line in lines:
-        await ctx.bus.publish(_delivery(line))
-    return group
+    return await commit(ctx, update)
 
 
 async def do_set_role(ctx: Ctx, actor_id: int, group_id: int, target_id: int, role_name: str) -> MemberRow:
