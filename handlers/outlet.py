@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_TRY_AGAIN_LATER = 1013  # "too slow": the client reconnects with since= and misses nothing
 CLOSE_GOING_AWAY = 1001
+SENT_KEPT = 1000  # cmids a socket remembers having sent, so a replay does not echo them
 
 
 class Flusher:
@@ -142,9 +143,9 @@ class SocketOutlet:
         # replay (those it already sent are dropped by id).
         self.replaying = True
         self.again = False  # a resync came during the replay: one more round after it
-        # cmids this socket sent while replaying: it gets their acks, not copies from the
-        # database (as live delivery skips the sending socket).
-        self.sent_here: set[str] = set()
+        # The latest cmids this socket sent: a replay skips them (the socket got their
+        # acks), as live delivery skips the sending socket. None until it sends one.
+        self.sent_here: dict[str, None] | None = None
         self.held: list[tuple[int, bytes]] = []
         self.held_bytes = 0
         self.overflowed = False  # held got too big and was dropped: replay reads on
@@ -262,7 +263,7 @@ class SocketOutlet:
             rows = await messages.list_since(ctx, self.user_id, self.last_id, page)
             if rows:
                 self.last_id = rows[-1]["id"]
-                mine, me = self.sent_here, self.user_id
+                mine, me = self.sent_here or {}, self.user_id
                 frames = [
                     text_frame(messages.encode(row))
                     for row in rows
@@ -279,7 +280,6 @@ class SocketOutlet:
             self.again = False
             await self._channels_live()
         self.replaying = False
-        self.sent_here = set()
         held, self.held, self.held_bytes = self.held, [], 0
         for message_id, frame in held:
             self.push(message_id, frame)
@@ -288,6 +288,14 @@ class SocketOutlet:
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.ctx.bus.when_ready(partial(settle, ready, None))
         await ready
+
+    def sent(self, cmid: str) -> None:
+        """A message frame this socket sent (kept for the latest SENT_KEPT)."""
+        if self.sent_here is None:
+            self.sent_here = {}
+        self.sent_here[cmid] = None
+        if len(self.sent_here) > SENT_KEPT:
+            del self.sent_here[next(iter(self.sent_here))]
 
     def push_payload(self, payload: bytes) -> None:
         """An ack, an error or a notice for this socket alone."""

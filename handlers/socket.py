@@ -186,8 +186,8 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             if messages.is_heartbeat(frame):
                 return None
             messages.do_send(self.ctx, self.user_id, frame, outlet.key, partial(self._answer, outlet, cmid))
-            if outlet.replaying and cmid is not None:
-                outlet.sent_here.add(cmid)
+            if cmid is not None:
+                outlet.sent(cmid)
         except ClientError as exc:
             self._refuse(outlet, cmid, exc)
             if exc.status == 429:

@@ -70,6 +70,18 @@ if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
 # Colour emoji in the pages (and in the screenshots the browser tests take).
 if ! fc-list 2>/dev/null | grep -qi 'color emoji'; then apt_install fonts-noto-color-emoji; fi
 
+# Redis for the bus between processes (tests use the one on 127.0.0.1:6379).
+redis_ready() { command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+if ! redis_ready; then
+  if ! command -v redis-server >/dev/null; then apt_install redis-server; fi
+  say "starting Redis on 127.0.0.1:6379"
+  mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+  for _ in $(seq 1 30); do redis_ready && break; sleep 0.2; done
+  redis_ready || { say "Redis did not start"; exit 1; }
+fi
+
 pg_ready() { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; }
 if ! pg_ready; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then apt_install postgresql; fi

@@ -7,12 +7,17 @@ import logging
 import os
 import resource
 import signal
+import socket
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
+from tornado.netutil import bind_sockets
+
+from models import db, meta
 from models.db import DatabaseError
-from server import cli, logredact, storage
+from server import cli, cluster, logredact, procs, storage
 from server.app import make_app, make_ctx
 from server.httpserver import make_http_server
 from server.services import admin
@@ -57,7 +62,33 @@ def raise_open_files_limit() -> int:
     return wanted
 
 
-async def serve(settings: Settings) -> None:
+def prepare_database(settings: Settings) -> str:
+    """Open, migrate and close the database once, before any worker starts (so workers
+    never race to migrate); the chat's identity."""
+    try:
+        database = db.open_database(settings.database, settings.sqlite_synchronous)
+        db.bind(database)
+        db.migrate(database)
+        with database.connection_context():
+            uid = meta.chat_uid()
+        database.close()
+    except DatabaseError as exc:
+        fail(f"database {settings.database} is not usable: {exc}", 1)
+    except Exception as exc:  # noqa: BLE001 - any driver error (bad path, refused, no permission) is one line
+        fail(f"database is not usable: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", 1)
+    return uid
+
+
+def bind(settings: Settings) -> list[socket.socket]:
+    try:
+        return bind_sockets(settings.port, settings.host, backlog=LISTEN_BACKLOG)
+    except OSError as exc:
+        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", 1)
+    raise AssertionError  # fail() does not return
+
+
+async def serve(settings: Settings, sockets: list[socket.socket], worker: int | None = None) -> None:
+    """Serve on already bound sockets until SIGTERM (one process, or one worker)."""
     try:
         ctx = make_ctx(settings)
     except DatabaseError as exc:
@@ -65,14 +96,17 @@ async def serve(settings: Settings) -> None:
     except Exception as exc:  # noqa: BLE001 - any driver error (bad path, refused, no permission) is one line
         fail(f"database is not usable: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", 1)
     app = make_app(settings, ctx)
-    await admin.log_first_run(ctx)  # before listening, so it is logged before anyone is served
+    await ctx.start()
+    if worker in (None, 0):
+        await admin.log_first_run(ctx)  # before serving, so it is logged before anyone is served
+    cluster_tasks = cluster.start_process_tasks(ctx)
     server = make_http_server(app, settings)
-    try:
-        server.listen(settings.port, settings.host, backlog=LISTEN_BACKLOG)
-    except OSError as exc:
-        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", 1)
-    log.info("chatd listening on %s (pid %d)", settings.describe(), os.getpid())
-    log.info("open files limit: %d (each socket takes one)", raise_open_files_limit())
+    server.add_sockets(sockets)
+    if worker is None:
+        log.info("chatd listening on %s (pid %d)", settings.describe(), os.getpid())
+        log.info("open files limit: %d (each socket takes one)", raise_open_files_limit())
+    else:
+        raise_open_files_limit()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -83,6 +117,8 @@ async def serve(settings: Settings) -> None:
     log.info("stopping: closing sockets and finishing writes")
     # No new connections, no new frames, no new requests on kept-alive connections...
     server.stop()
+    for task in cluster_tasks:
+        task.cancel()
     # Media jobs get a short grace, then their workers and ffmpeg children are killed, so a
     # long transcode cannot keep us past systemd's TimeoutStopSec (15 s in chatd.service).
     media_stopped = asyncio.ensure_future(ctx.pools.media_procs.stop(settings.media_stop_grace))
@@ -102,6 +138,15 @@ async def serve(settings: Settings) -> None:
     log.info("stopped")
 
 
+def run_loop(main_coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(main_coro)
+    except ImportError:
+        asyncio.run(main_coro)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if list(argv[:1]) == ["adduser"]:
@@ -110,20 +155,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = load_settings(argv)
     except SettingsError as exc:
         fail(str(exc))
-    if settings.redis_url or settings.processes > 1:
-        fail("bad value for option redis_url/processes: this build has only the in-process bus")
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logredact.install()  # every logger's lines, Tornado's included, pass through it
     check_upload_dir(settings)
-    try:
-        import uvloop
-
-        uvloop.run(serve(settings))
-    except ImportError:
-        asyncio.run(serve(settings))
+    chat_uid = prepare_database(settings)
+    if settings.redis_url:
+        try:
+            cluster.check_redis(settings, chat_uid)
+        except cluster.ClusterError as exc:
+            fail(str(exc), 1)
+    sockets = bind(settings)
+    if settings.processes == 1:
+        run_loop(serve(settings, sockets))
+        return
+    log.info("chatd listening on %s with %d processes", settings.describe(), settings.processes)
+    workers = cluster.worker_settings(settings)
+    supervisor = procs.Supervisor(
+        settings.processes,
+        lambda index: run_loop(serve(cluster.for_worker(workers, index), sockets, index)),
+        cluster.worker_exited,
+    )
+    raise SystemExit(supervisor.run())
 
 
 if __name__ == "__main__":

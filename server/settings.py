@@ -142,7 +142,10 @@ class Settings:
     )
     upload_dir: Path = _opt(ROOT / "upload", _path, "where uploads are stored")
     redis_url: str = _opt("", _redis, "redis://host:port/db switches the bus to Redis pub/sub")
-    processes: int = _opt(1, _int(1, 64), "worker processes (more than 1 needs redis_url)")
+    processes: int = _opt(1, _int(1, 64), "worker processes on this port (more than 1 needs redis_url)")
+    machine_id: str = _opt(
+        "", str, "what tells this machine from others on the same Redis (default: /etc/machine-id)"
+    )
     debug: bool = _opt(False, _bool, "development mode: tracebacks in errors, template reload")
     allowed_origins: tuple[str, ...] = _opt(
         (), _origins, "extra origins allowed to open the WebSocket, comma separated"

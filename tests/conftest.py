@@ -72,20 +72,41 @@ both_databases = pytest.mark.parametrize(
     "db_kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 
+REDIS_URL = "redis://127.0.0.1:6379/0"  # the machine's Redis; each test's chat has its own names
+
 
 @pytest.fixture
-def settings(request, tmp_path, settings_overrides, db_kind) -> Settings:
+def bus_kind(request) -> str:
+    """The bus the app runs on; `both_buses` runs a test on the in-process and Redis buses."""
+    return getattr(request, "param", "memory")
+
+
+both_buses = pytest.mark.parametrize(
+    "bus_kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)], indirect=True
+)
+
+
+@pytest.fixture
+def settings(request, tmp_path, settings_overrides, db_kind, bus_kind) -> Settings:
     database = f"sqlite:///{tmp_path}/chatd.db"
     if db_kind == "postgres":
         database = request.getfixturevalue("pg_database")
+    bus = {"redis_url": REDIS_URL} if bus_kind == "redis" else {}
     return Settings.for_tests(
-        **{"database": database, "upload_dir": tmp_path / "up", "ping_interval": 0, **settings_overrides}
+        **{
+            "database": database,
+            "upload_dir": tmp_path / "up",
+            "ping_interval": 0,
+            **bus,
+            **settings_overrides,
+        }
     )
 
 
 @pytest.fixture
 def app(settings, io_loop):
     application = make_app(settings)
+    io_loop.run_sync(application.settings["ctx"].start, timeout=10)
     yield application
     io_loop.run_sync(application.settings["ctx"].close, timeout=10)
 

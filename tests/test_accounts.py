@@ -15,7 +15,7 @@ from tornado.httpclient import HTTPRequest
 
 import server.ratelimit
 from models.users import Token, User
-from tests.conftest import befriend, register
+from tests.conftest import befriend, both_buses, register
 
 PUBLIC_FIELDS = {"id", "nickname", "avatar", "sex", "memo"}
 USER_FIELDS = {"id", "mobile", "nickname", "avatar", "sex", "memo", "createat"}
@@ -64,6 +64,7 @@ async def friend_ids(api, token: str) -> list[int]:
 # --- register ---------------------------------------------------------------------------
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_register_returns_user_and_token_never_the_password(api):
     status, envelope = await api.call(
@@ -81,6 +82,7 @@ async def test_register_returns_user_and_token_never_the_password(api):
     assert await api.ok("/contact/loadfriend", data["token"]) == []
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_register_sets_an_httponly_strict_token_cookie(http_client, base_url):
     response = await http_client.fetch(
@@ -97,6 +99,7 @@ async def test_register_sets_an_httponly_strict_token_cookie(http_client, base_u
     assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_stored_password_is_an_argon2id_hash(api, ctx):
     await api.ok("/user/register", mobile="13800000003", passwd="s3cret-pass", nickname="Ann")
@@ -106,6 +109,7 @@ async def test_stored_password_is_an_argon2id_hash(api, ctx):
     assert PasswordHasher().verify(row["passwd"], "s3cret-pass")
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_duplicate_mobile_is_409_and_keeps_the_first_account(api, ctx):
     await api.ok("/user/register", mobile="13800000004", passwd="first-pass", nickname="Ann")
@@ -137,6 +141,7 @@ async def test_duplicate_mobile_is_409_and_keeps_the_first_account(api, ctx):
         {"mobile": "13800000005", "passwd": "s3cret-pass", "nickname": "Ann", "sex": "MM"},
     ],
 )
+@both_buses
 @pytest.mark.gen_test
 async def test_bad_registration_is_400_and_stores_nothing(api, ctx, fields):
     status, envelope = await api.call("/user/register", **fields)
@@ -145,6 +150,7 @@ async def test_bad_registration_is_400_and_stores_nothing(api, ctx, fields):
     assert await ctx.pools.db(lambda: Token.select().count()) == 0
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_edge_values_are_accepted(api):
     # The wrong cases above sit just past these limits.
@@ -157,6 +163,7 @@ async def test_edge_values_are_accepted(api):
 # --- login, logout, tokens ----------------------------------------------------------------
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_wrong_password_and_unknown_mobile_get_the_same_401(api):
     ann = await register(api, "Ann")
@@ -167,6 +174,7 @@ async def test_wrong_password_and_unknown_mobile_get_the_same_401(api):
     assert wrong["msg"] == unknown["msg"]
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_login_issues_a_new_token_and_the_old_one_still_works(api):
     ann = await register(api, "Ann")
@@ -180,6 +188,7 @@ async def test_login_issues_a_new_token_and_the_old_one_still_works(api):
     assert await friend_ids(api, data["token"]) == [bob.id]
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_logout_ends_only_that_token(api):
     ann = await register(api, "Ann")
@@ -193,6 +202,7 @@ async def test_logout_ends_only_that_token(api):
     assert_error(status, envelope, 401)
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_tokens_are_stored_only_as_sha256_digests(api, ctx):
     ann = await register(api, "Ann")
@@ -204,6 +214,7 @@ async def test_tokens_are_stored_only_as_sha256_digests(api, ctx):
     assert ann.token not in stored and second not in stored
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_token_from_header_query_body_and_cookie_with_xsrf(api, http_client, base_url):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -250,6 +261,7 @@ async def test_token_from_header_query_body_and_cookie_with_xsrf(api, http_clien
     assert_error(status, envelope, 401)
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_cookie_only_post_needs_matching_xsrf(api, http_client, base_url):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -300,6 +312,7 @@ async def test_cookie_only_post_needs_matching_xsrf(api, http_client, base_url):
         {"Origin": "http://evil.example"},  # an older browser without Sec-Fetch-Site
     ],
 )
+@both_buses
 @pytest.mark.gen_test
 async def test_cross_site_post_is_refused(api, http_client, base_url, headers):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -333,6 +346,7 @@ async def test_cross_site_post_is_refused(api, http_client, base_url, headers):
 # --- find ------------------------------------------------------------------------------------
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_find_user_by_id_or_mobile_returns_only_public_fields(api):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -344,6 +358,7 @@ async def test_find_user_by_id_or_mobile_returns_only_public_fields(api):
     assert bob.mobile not in orjson.dumps(by_id).decode()
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_find_unknown_user_is_404_and_no_criteria_is_400(api):
     ann = await register(api, "Ann")
@@ -410,6 +425,7 @@ class TestLoginRateLimit:
 
 
 @pytest.mark.parametrize("path", PROTECTED)
+@both_buses
 @pytest.mark.gen_test
 async def test_protected_endpoint_without_or_with_bad_token_is_401(api, path):
     status, envelope = await api.call(path, dstid=1, id=1, name="x", cmd=10)
@@ -418,6 +434,7 @@ async def test_protected_endpoint_without_or_with_bad_token_is_401(api, path):
     assert_error(status, envelope, 401)
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_other_errors_use_the_envelope(api, http_client, base_url):
     ann = await register(api, "Ann")
@@ -451,6 +468,7 @@ async def test_other_errors_use_the_envelope(api, http_client, base_url):
         ("/message/history", {"cmd": 10, "dstid": 1, "before": str(10**30)}),
     ],
 )
+@both_buses
 @pytest.mark.gen_test
 async def test_numbers_that_are_not_64_bit_integers_are_400_not_500(api, path, body):
     ann = await register(api, "Ann")
@@ -459,6 +477,7 @@ async def test_numbers_that_are_not_64_bit_integers_are_400_not_500(api, path, b
     assert await api.ok("/contact/loadcommunity", ann.token) == []
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_json_null_for_an_optional_field_means_its_default(api):
     data = await api.ok(

@@ -7,7 +7,7 @@ import pytest
 from models import messages as message_q
 from models.db import now_ms
 from models.messages import NewMessage
-from tests.conftest import befriend, connect, join_group, register
+from tests.conftest import befriend, both_buses, connect, join_group, register
 
 
 async def say(ctx, sender: int, cmd: int, dst: int, text: str) -> int:
@@ -16,6 +16,7 @@ async def say(ctx, sender: int, cmd: int, dst: int, text: str) -> int:
     return (await ctx.pools.db(message_q.insert_message, new, now_ms()))["id"]
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_every_friend_and_group_with_last_message_and_unread_count(api, ctx):
     ann, bob, cat = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Cat")
@@ -45,6 +46,7 @@ async def test_every_friend_and_group_with_last_message_and_unread_count(api, ct
     assert by[(10, bob.id)]["unread"] == 1
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_reading_on_one_device_tells_the_others(api, base_url, ctx):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -61,6 +63,7 @@ async def test_reading_on_one_device_tells_the_others(api, base_url, ctx):
     }
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_marking_a_stranger_or_foreign_group_read_is_refused(api):
     ann, eve = await register(api, "Ann"), await register(api, "Eve")
@@ -76,6 +79,7 @@ async def test_marking_a_stranger_or_foreign_group_read_is_refused(api):
     assert (await api.call("/message/conversations"))[0] == 401
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_chat_page_carries_the_limits_the_client_enforces(http_client, base_url, ctx):
     page = (await http_client.fetch(base_url + "/chat.html")).body.decode()

@@ -15,10 +15,12 @@ from tornado.httpclient import HTTPRequest
 from models.contacts import FRIEND, Contact
 from server.settings import Settings
 from tests.conftest import (
+    REDIS_URL,
     Account,
     ChatClient,
     assert_next_is_sentinel,
     befriend,
+    both_buses,
     connect,
     fresh_pg_database,
     register,
@@ -36,9 +38,10 @@ def database(request, tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(tmp_path, database, settings_overrides) -> Settings:
+def settings(tmp_path, database, settings_overrides, bus_kind) -> Settings:
+    bus = {"redis_url": REDIS_URL} if bus_kind == "redis" else {}
     return Settings.for_tests(
-        database=database, upload_dir=tmp_path / "up", ping_interval=0, **settings_overrides
+        database=database, upload_dir=tmp_path / "up", ping_interval=0, **bus, **settings_overrides
     )
 
 
@@ -81,6 +84,7 @@ def public(account: Account) -> dict[str, Any]:
     return {"id": account.id, "nickname": account.nickname, "avatar": "", "sex": "U", "memo": ""}
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_request_accept_then_message_with_live_frames_on_every_device(api, base_url):
     ann, bob, eve = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Eve")
@@ -122,6 +126,7 @@ async def test_request_accept_then_message_with_live_frames_on_every_device(api,
     await assert_next_is_sentinel(e, sender=b, dstid=eve.id)
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_asking_again_tells_nobody_twice_and_the_other_asking_makes_friends(api, base_url):
     ann, bob, cat = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Cat")
@@ -144,6 +149,7 @@ async def test_asking_again_tells_nobody_twice_and_the_other_asking_makes_friend
     assert await request_rows(api, ann) == [] and await request_rows(api, bob) == []
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_decline_and_cancel_end_the_request_on_both_sides(api, base_url):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -172,6 +178,7 @@ async def test_decline_and_cancel_end_the_request_on_both_sides(api, base_url):
     assert await request_rows(api, ann) == [] and await request_rows(api, bob) == []
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_block_refuses_requests_and_messages_with_a_plain_403(api, base_url):
     ann, bob, cat = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Cat")
@@ -222,6 +229,7 @@ async def test_block_refuses_requests_and_messages_with_a_plain_403(api, base_ur
     assert (await notice(a))["type"] == "request_sent" and (await notice(b))["type"] == "friend_request"
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_unfriended_pair_reads_their_history_but_cannot_send(api, base_url):
     ann, bob, eve = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Eve")
@@ -252,6 +260,7 @@ async def test_unfriended_pair_reads_their_history_but_cannot_send(api, base_url
     assert_error(*await api.call("/message/history", eve.token, cmd=10, dstid=bob.id), 403)
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_wrong_requests_are_refused_and_change_nothing(api):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -380,6 +389,7 @@ async def test_lookups_by_mobile_are_limited_per_user(api, http_client, base_url
     assert (await api.ok("/user/find", bob.token, mobile=ann.mobile))["id"] == ann.id
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_a_user_who_is_not_findable_is_unknown_by_mobile_only(api):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")

@@ -20,6 +20,7 @@ from tests.conftest import (
     Api,
     ChatClient,
     assert_next_is_sentinel,
+    both_buses,
     both_databases,
     connect,
     join_group,
@@ -77,6 +78,7 @@ async def history(api: Api, account: Account, group_id: int) -> list[dict[str, A
 
 
 @both_databases
+@both_buses
 @pytest.mark.gen_test
 async def test_a_stranger_cannot_join_read_message_or_learn_a_closed_group(api, base_url, db_kind):
     ann, eve = await register(api, "Ann"), await register(api, "Eve")
@@ -110,6 +112,7 @@ async def test_a_stranger_cannot_join_read_message_or_learn_a_closed_group(api, 
 
 
 @both_databases
+@both_buses
 @pytest.mark.gen_test
 async def test_joining_by_invite_gives_the_joiners_socket_the_group_at_once(
     api, base_url, http_client, db_kind
@@ -148,6 +151,7 @@ async def test_joining_by_invite_gives_the_joiners_socket_the_group_at_once(
     assert [(r["code"], r["uses"]) for r in rows] == [(invite["code"], 1)]
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_revoked_expired_and_used_up_codes_are_refused_saying_why(api, ctx):
     ann, bob, cat, dan = [await register(api, n) for n in ("Ann", "Bob", "Cat", "Dan")]
@@ -183,6 +187,7 @@ async def test_revoked_expired_and_used_up_codes_are_refused_saying_why(api, ctx
 
 
 @both_databases
+@both_buses
 @pytest.mark.gen_test
 async def test_a_kicked_members_socket_stops_before_the_kick_answer_and_replay_ends_at_removal(
     api, base_url, db_kind
@@ -222,6 +227,7 @@ async def test_a_kicked_members_socket_stops_before_the_kick_answer_and_replay_e
 
 
 @both_databases
+@both_buses
 @pytest.mark.gen_test
 async def test_a_new_member_reads_from_their_join_unless_history_is_all(api, base_url, db_kind):
     ann, bob, cat = [await register(api, n) for n in ("Ann", "Bob", "Cat")]
@@ -251,6 +257,7 @@ async def test_a_new_member_reads_from_their_join_unless_history_is_all(api, bas
 
 
 @both_databases
+@both_buses
 @pytest.mark.gen_test
 async def test_system_lines_are_stored_once_and_replayed_once_across_a_reconnect(api, base_url, db_kind):
     ann, bob, cat = [await register(api, n) for n in ("Ann", "Bob", "Cat")]
@@ -289,6 +296,7 @@ async def test_system_lines_are_stored_once_and_replayed_once_across_a_reconnect
     assert (refusal["cmd"], refusal["code"]) == (13, 400)
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_ownership_passes_to_the_longest_standing_admin_else_member(api, base_url):
     ann, bob, cat = [await register(api, n) for n in ("Ann", "Bob", "Cat")]
@@ -327,6 +335,7 @@ async def test_ownership_passes_to_the_longest_standing_admin_else_member(api, b
     await refused(api, "/contact/members", bob.token, 403, dstid=gid)
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_admins_remove_members_but_not_the_owner_or_other_admins(api):
     ann, bob, cat, dan = [await register(api, n) for n in ("Ann", "Bob", "Cat", "Dan")]
@@ -349,6 +358,7 @@ async def test_admins_remove_members_but_not_the_owner_or_other_admins(api):
     assert len(await api.ok("/contact/members", dan.token, dstid=gid)) == 3
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_an_open_group_is_joined_by_its_id_until_it_is_closed_again(api):
     ann, bob, eve, fay = [await register(api, n) for n in ("Ann", "Bob", "Eve", "Fay")]
@@ -365,6 +375,7 @@ async def test_an_open_group_is_joined_by_its_id_until_it_is_closed_again(api):
 
 
 @both_databases
+@both_buses
 @pytest.mark.gen_test
 async def test_a_code_with_two_uses_lets_exactly_two_of_five_concurrent_joiners_in(api, db_kind):
     ann = await register(api, "Ann")

@@ -19,7 +19,7 @@ FORBIDDEN = {
 # server/ core modules (not the assembly: app, __main__, context) know nothing of handlers,
 # services or tables; media.py also runs inside worker processes.
 CORE_FORBIDDEN = ("handlers", "server.services", "models")
-ASSEMBLY = {"server.app", "server.__main__", "server.context", "server.cli"}
+ASSEMBLY = {"server.app", "server.__main__", "server.context", "server.cli", "server.cluster"}
 
 
 def module_name(path: Path) -> str:

@@ -21,6 +21,7 @@ from tests.conftest import (
     ChatClient,
     assert_next_is_sentinel,
     befriend,
+    both_buses,
     both_databases,
     connect,
     register,
@@ -52,6 +53,7 @@ def frame_of(client: ChatClient, **frame: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("settings_overrides", [{**FAST, "sockets_per_user": 3}])
+@both_buses
 @pytest.mark.gen_test(timeout=30)
 async def test_opening_more_sockets_than_the_cap_closes_the_oldest_with_4008(api, base_url, ctx):
     ann, bob = await friends(api, "Ann", "Bob")
@@ -125,6 +127,7 @@ async def test_after_its_429_a_socket_stays_open_and_sends_again_once_earned(tmp
 # --- 13: since= takes ASCII digits only; upload URLs match in full ---------------------------
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_since_with_a_unicode_digit_or_out_of_range_is_400(api, base_url):
     ann = await register(api, "Ann")
@@ -137,6 +140,7 @@ async def test_since_with_a_unicode_digit_or_out_of_range_is_400(api, base_url):
     await socket.send(cmd=0)  # a valid since still opens a socket
 
 
+@both_buses
 @pytest.mark.gen_test(timeout=60)
 async def test_an_upload_url_with_a_trailing_newline_is_not_ours(api, http_client, base_url):
     ann, bob = await friends(api, "Ann", "Bob")
@@ -154,6 +158,7 @@ async def test_an_upload_url_with_a_trailing_newline_is_not_ours(api, http_clien
 
 
 @both_databases
+@both_buses
 @pytest.mark.gen_test(timeout=60)
 async def test_out_of_range_ids_and_nuls_are_400_and_others_in_the_batch_are_stored(api, base_url, db_kind):
     ann, bob = await friends(api, "Ann", "Bob")
@@ -198,6 +203,7 @@ def outgoing(sender_id: int, dst_id: int, content: str, cmid: str) -> Outgoing:
 
 
 @both_databases
+@both_buses
 @pytest.mark.gen_test(timeout=60)
 async def test_a_batch_the_database_refuses_is_stored_item_by_item_so_only_the_culprit_fails(
     api, base_url, ctx, db_kind
@@ -229,6 +235,7 @@ async def test_a_batch_the_database_refuses_is_stored_item_by_item_so_only_the_c
 # --- 9: every ack is published; a dying writer fails its batch loudly and restarts -----------
 
 
+@both_buses
 @pytest.mark.gen_test(timeout=60)
 async def test_a_killed_writer_fails_its_batch_with_an_error_frame_and_is_restarted(api, base_url, ctx):
     ann, bob = await friends(api, "Ann", "Bob")
@@ -262,6 +269,7 @@ async def until(condition) -> None:
         await asyncio.sleep(0.01)
 
 
+@both_buses
 @pytest.mark.gen_test(timeout=30)
 async def test_a_stored_message_whose_publish_fails_is_not_acked_and_its_retry_is(api, ctx):
     # The in-process bus cannot fail, a Redis bus can: the real store and writer, with a
@@ -294,6 +302,7 @@ async def test_a_stored_message_whose_publish_fails_is_not_acked_and_its_retry_i
 @pytest.mark.parametrize(
     "settings_overrides", [{**FAST, "socket_pending_max": 8, "write_queue_max": 10, "write_batch": 5}]
 )
+@both_buses
 @pytest.mark.gen_test(timeout=60)
 async def test_a_socket_sending_far_more_than_the_bounds_gets_every_message_stored_in_order(
     api, base_url, ctx
@@ -315,6 +324,7 @@ async def test_a_socket_sending_far_more_than_the_bounds_gets_every_message_stor
 
 
 @pytest.mark.parametrize("settings_overrides", [{**FAST, "db_queue_max": 1}])
+@both_buses
 @pytest.mark.gen_test(timeout=30)
 async def test_past_the_database_queue_bound_http_gets_503_at_once_but_messages_are_stored(
     api, base_url, ctx
@@ -418,6 +428,7 @@ async def test_a_batch_retried_after_its_commit_landed_is_still_delivered_live(
 
 
 @pytest.mark.parametrize("settings_overrides", [{**FAST, "outbox_bytes": 4096, "replay_page": 10}])
+@both_buses
 @pytest.mark.gen_test(timeout=60)
 async def test_a_reconnect_replaying_while_many_arrive_live_gets_each_once_in_order(api, base_url, ctx):
     # Live messages that come during a long replay wait for it; past outbox_bytes they are

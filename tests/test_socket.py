@@ -11,6 +11,7 @@ from tests.conftest import (
     MESSAGE_FIELDS,
     assert_next_is_sentinel,
     befriend,
+    both_buses,
     connect,
     join_group,
     register,
@@ -27,6 +28,7 @@ def settings_overrides():
     return {"send_rate": 10_000.0, "send_burst": 10_000}
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_wrong_token_or_foreign_id_gets_401_and_no_socket(api, base_url):
     ann = await register(api, "Ann")
@@ -43,6 +45,7 @@ async def test_wrong_token_or_foreign_id_gets_401_and_no_socket(api, base_url):
         assert err.value.code == 401, url
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_one_to_one_between_friends_with_real_sender(api, base_url):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -60,6 +63,7 @@ async def test_one_to_one_between_friends_with_real_sender(api, base_url):
     await assert_next_is_sentinel(a, sender=b, dstid=ann.id)
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_non_friend_is_refused_and_socket_stays_open(api, base_url):
     ann, bob, eve = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Eve")
@@ -77,6 +81,7 @@ async def test_non_friend_is_refused_and_socket_stays_open(api, base_url):
     assert (await e.next_frame())["cmd"] == 12
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_bad_frames_get_error_frames_and_change_nothing(api, base_url, ctx):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -107,6 +112,7 @@ async def test_bad_frames_get_error_frames_and_change_nothing(api, base_url, ctx
     await assert_next_is_sentinel(b, sender=a, dstid=bob.id)
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_heartbeat_is_ignored(api, base_url):
     ann = await register(api, "Ann")
@@ -116,6 +122,7 @@ async def test_heartbeat_is_ignored(api, base_url):
     await assert_next_is_sentinel(a, sender=a, dstid=group["id"], cmd=11)  # no answer before the next ack
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_duplicate_cmid_is_stored_and_delivered_once_and_acked_again(api, base_url, ctx):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -138,6 +145,7 @@ async def test_duplicate_cmid_is_stored_and_delivered_once_and_acked_again(api, 
     await assert_next_is_sentinel(b, sender=a, dstid=bob.id)
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_group_reaches_members_and_senders_other_sockets_only(api, base_url):
     ann, bob, carol = await register(api, "Ann"), await register(api, "Bob"), await register(api, "Carol")
@@ -163,6 +171,7 @@ async def test_group_reaches_members_and_senders_other_sockets_only(api, base_ur
     await assert_next_is_sentinel(b, sender=a1, dstid=group["id"], cmd=11)
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_joining_a_group_updates_the_live_socket_at_once(api, base_url):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -175,6 +184,7 @@ async def test_joining_a_group_updates_the_live_socket_at_once(api, base_url):
     assert (await b.next_message())["content"] == "welcome"
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_every_socket_of_a_user_gets_each_message(api, base_url):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -191,6 +201,7 @@ async def test_every_socket_of_a_user_gets_each_message(api, base_url):
     assert (await a.next_message())["content"] == "from phone"
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_offline_recipient_gets_everything_on_reconnect_in_order(api, base_url, ctx):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -211,6 +222,7 @@ async def test_offline_recipient_gets_everything_on_reconnect_in_order(api, base
     await assert_next_is_sentinel(b2, sender=a, dstid=bob.id)
 
 
+@both_buses
 @pytest.mark.gen_test(timeout=60)
 async def test_reconnect_with_since_while_messages_keep_arriving_misses_nothing(api, base_url):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
@@ -249,6 +261,7 @@ async def test_reconnect_with_since_while_messages_keep_arriving_misses_nothing(
     assert seen == sorted(sent_ids), "a message was lost"
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_rate_limit_refuses_with_429(api, base_url, ctx):
     from server.ratelimit import TokenBuckets
@@ -264,6 +277,7 @@ async def test_rate_limit_refuses_with_429(api, base_url, ctx):
     assert [f.get("code") for f in frames if f["cmd"] == 13] == [429]
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_cross_site_socket_is_refused(api, base_url):
     ann = await register(api, "Ann")
@@ -274,6 +288,7 @@ async def test_cross_site_socket_is_refused(api, base_url):
     ok.close()
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_a_bug_on_an_open_socket_is_logged_with_its_request_but_no_token(
     api, base_url, monkeypatch, caplog
@@ -294,6 +309,7 @@ async def test_a_bug_on_an_open_socket_is_logged_with_its_request_but_no_token(
     assert ann.token not in caplog.text
 
 
+@both_buses
 @pytest.mark.gen_test
 async def test_sockets_opening_at_once_each_get_their_own_user_and_circle(api, base_url):
     # Tokens and friends/groups of sockets opening together are read in shared database
