@@ -106,6 +106,8 @@ def make_ctx(settings: Settings) -> Ctx:
     ctx = Ctx(
         settings=settings, pools=pools, bus=bus, hub=hub, writer=writer, emoji=catalog, chat_uid=chat_uid
     )
+    if isinstance(bus, RedisBus):
+        ctx.redis, ctx.redis_prefix = bus.client, bus.channels.prefix.decode()
     holder["ctx"] = log_reader.ctx = ctx
     return ctx
 

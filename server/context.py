@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from server.batch import Batcher
 from server.bus import Bus, Notice
@@ -30,6 +31,10 @@ class Ctx:
     writer: MessageWriter
     emoji: EmojiCatalog
     chat_uid: str = ""  # the chat's identity, from its database (Redis keys are named after it)
+    # The loop's Redis client when the bus is Redis (limits and presence use it too), and
+    # the prefix of every key and channel of this chat there.
+    redis: Any = None
+    redis_prefix: str = ""
     send_limits: TokenBuckets = field(init=False)
     login_failures: LoginLimits = field(init=False)
     registrations: FailureWindow = field(init=False)
