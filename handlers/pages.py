@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -66,8 +67,10 @@ class HealthHandler(tornado.web.RequestHandler):
             {
                 "status": "ok",
                 "version": __version__,
+                "pid": os.getpid(),  # which worker answered, with --processes
                 "sockets": ctx.hub.online_sockets(),
                 "users_online": len(ctx.hub.nodes),
                 "media_jobs": ctx.pools.media_jobs,
+                "bus": ctx.bus.health(),
             }
         )
