@@ -326,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatd",
         description="chatd web chat server",
-        epilog="chatd adduser --help: add an account from the shell",
+        epilog="admin commands (each with --help): chatd adduser, chatd passwd, chatd backup FILE, "
+        "chatd restore FILE",
     )
     parser.add_argument("--config", help=f"config file (default {DEFAULT_CONFIG})")
     for f in fields(Settings):
