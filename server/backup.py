@@ -51,7 +51,12 @@ class Summary:
     bytes: int
 
     def describe(self) -> str:
-        return f"{self.messages} messages, {self.users} users, {self.files} files ({self.bytes:,} bytes)"
+        counts = ", ".join(_count(n, word) for n, word in ((self.messages, "message"), (self.users, "user")))
+        return f"{counts}, {_count(self.files, 'file')} ({self.bytes:,} bytes)"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def stored_files(upload_dir: Path) -> list[tuple[str, int]]:
@@ -75,7 +80,13 @@ def make_backup(archive: Path, database_url: str, upload_dir: Path) -> Summary:
     if archive.exists():
         raise BackupError(f"{archive} exists; choose a new name (a backup never overwrites a file)")
     kind = kind_of(database_url)
-    with tempfile.TemporaryDirectory(prefix="chatd-backup-") as work:
+    try:
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        # Beside the archive, not in /tmp (often small, or memory): the copy is as big as the database.
+        work_dir = tempfile.TemporaryDirectory(prefix=f".{archive.name}.", dir=archive.parent)
+    except OSError as exc:
+        raise BackupError(f"cannot write to {archive.parent}: {exc.strerror or exc}") from None
+    with work_dir as work:
         copy = Path(work) / "database"
         # The database first, then the files: uploads are written before the rows that
         # name them, so every file the copy refers to is already there to be listed.
@@ -104,7 +115,6 @@ def _write_archive(
     files: list[tuple[str, int]],
 ) -> None:  # fmt: skip
     try:
-        archive.parent.mkdir(parents=True, exist_ok=True)
         # mkstemp makes it 0600: the archive holds password hashes and every message.
         fd, part_name = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".part", dir=archive.parent)
     except OSError as exc:

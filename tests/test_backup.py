@@ -367,7 +367,7 @@ def test_backup_of_a_missing_database_or_a_foreign_one_is_refused(tmp_path):
         conn.execute("CREATE TABLE notes (body TEXT)")
     one_line_error(backup(tmp_path / "x.tar.gz", tmp_path, f"sqlite:///{foreign}"), "is not a chatd database")
     assert not (tmp_path / "x.tar.gz").exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no work files left
 
 
 def test_backup_and_restore_help():
