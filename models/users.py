@@ -153,6 +153,11 @@ def revoke_other_tokens(user_id: int, keep_digest: str) -> int:
     return int(Token.delete().where((Token.user == user_id) & (Token.digest != keep_digest)).execute())
 
 
+def revoke_all_tokens(user_id: int) -> int:
+    """Delete every token of a user (a password set from the shell); returns how many."""
+    return int(Token.delete().where(Token.user == user_id).execute())
+
+
 def live_digests(digests: list[str], max_idle_ms: int) -> set[str]:
     """Which of these token digests are still valid. An open socket counts as use, so the
     valid ones get their idle clock refreshed (hourly, as in user_for_token)."""

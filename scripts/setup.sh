@@ -69,6 +69,10 @@ fi
 if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
 # Colour emoji in the pages (and in the screenshots the browser tests take).
 if ! fc-list 2>/dev/null | grep -qi 'color emoji'; then apt_install fonts-noto-color-emoji; fi
+# tests/test_nginx.py runs config/nginx.conf in front of chatd; backups of PostgreSQL need
+# pg_dump and pg_restore (the PostgreSQL server package brings them too).
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then apt_install nginx; fi
+if ! command -v pg_dump >/dev/null; then apt_install postgresql-client; fi
 
 # Redis for the bus between processes (tests use the one on 127.0.0.1:6379).
 redis_ready() { command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }

@@ -149,8 +149,8 @@ def run_loop(main_coro: Coroutine[Any, Any, None]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if list(argv[:1]) == ["adduser"]:
-        return cli.adduser(argv[1:])
+    if argv[:1] and argv[0] in cli.COMMANDS:
+        return cli.COMMANDS[argv[0]](argv[1:])
     try:
         settings = load_settings(argv)
     except SettingsError as exc:

@@ -1,17 +1,24 @@
-"""`chatd adduser`: make an account from the shell, whatever `registration` says."""
+"""Admin commands: `chatd adduser`, `chatd passwd`, `chatd backup FILE`, `chatd restore FILE`.
+
+Each parses its options, loads the settings as the server would (config file, environment,
+the overrides given), calls plain functions and prints one line; errors are one line
+`chatd: ...` on stderr and exit 1."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from models import db
+from server import backup
+from server.backupdb import label, sqlite_path
 from server.errors import ClientError
 from server.services import accounts, admin
-from server.settings import DEFAULT_CONFIG, SettingsError, load_settings
+from server.settings import DEFAULT_CONFIG, Settings, SettingsError, load_settings
 
 
 def _fail(reason: str) -> NoReturn:
@@ -21,21 +28,27 @@ def _fail(reason: str) -> NoReturn:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line and exit 1, like every other error here
-        _fail(f"adduser: {message} (see chatd adduser --help)")
+        _fail(f"{self.prog.removeprefix('chatd ')}: {message} (see {self.prog} --help)")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="chatd adduser",
-        description="Add an account, whatever the `registration` option says. The password is "
-        "the first line of stdin, or asked for twice when stdin is a terminal.",
-    )
-    parser.add_argument("--mobile", required=True, help="the login: 5 to 20 digits, optionally a leading +")
-    parser.add_argument("--nickname", required=True, help="the name others see (1 to 32 characters)")
-    parser.add_argument("--admin", action="store_true", help="make the account a server admin")
+def _parser(command: str, description: str, upload_dir: bool = False) -> argparse.ArgumentParser:
+    parser = _Parser(prog=f"chatd {command}", description=description)
     parser.add_argument("--config", help=f"config file (default {DEFAULT_CONFIG})")
     parser.add_argument("--database", help="database URL (default: the config file's)")
+    if upload_dir:
+        parser.add_argument("--upload-dir", help="upload folder (default: the config file's)")
     return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = ("config", "database", "upload_dir")
+    argv = [
+        f"--{name.replace('_', '-')}={value}" for name in overrides if (value := getattr(args, name, None))
+    ]
+    try:
+        return load_settings(argv)
+    except SettingsError as exc:
+        _fail(str(exc))
 
 
 def _read_passwd() -> str:
@@ -50,13 +63,32 @@ def _read_passwd() -> str:
     return line.rstrip("\r\n")
 
 
-def adduser(argv: Sequence[str]) -> None:
-    args = _parser().parse_args(argv)
-    settings_argv = [f"--{name}={value}" for name in ("config", "database") if (value := getattr(args, name))]
+def _in_transaction(settings: Settings, work: Callable[[], tuple[int, ...]]) -> tuple[int, ...]:
+    """Open the database (migrating it as the server would), run `work` in one transaction."""
     try:
-        settings = load_settings(settings_argv)
-    except SettingsError as exc:
-        _fail(str(exc))
+        database = db.open_database(settings.database, settings.sqlite_synchronous)
+        db.bind(database)
+        db.migrate(database)
+        with database.connection_context(), database.atomic():
+            return work()
+    except ClientError as exc:
+        _fail(exc.msg)
+    except Exception as exc:  # noqa: BLE001 - any driver error (bad path, refused, no permission) is one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _fail(f"database is not usable: {type(exc).__name__}: {first}")
+
+
+def adduser(argv: Sequence[str]) -> None:
+    parser = _parser(
+        "adduser",
+        "Add an account, whatever the `registration` option says. The password is the first "
+        "line of stdin, or asked for twice when stdin is a terminal.",
+    )
+    parser.add_argument("--mobile", required=True, help="the login: 5 to 20 digits, optionally a leading +")
+    parser.add_argument("--nickname", required=True, help="the name others see (1 to 32 characters)")
+    parser.add_argument("--admin", action="store_true", help="make the account a server admin")
+    args = parser.parse_args(argv)
+    settings = _settings(args)
     mobile = args.mobile.strip()
     passwd = _read_passwd()
     try:
@@ -65,16 +97,81 @@ def adduser(argv: Sequence[str]) -> None:
     except ClientError as exc:
         _fail(exc.msg)
     passwd_hash = accounts.hash_passwd(passwd)
-    try:
-        database = db.open_database(settings.database, settings.sqlite_synchronous)
-        db.bind(database)
-        db.migrate(database)
-        with database.connection_context(), database.atomic():
-            user_id, is_admin = admin.add_account(mobile, passwd_hash, nickname, args.admin)
-    except ClientError as exc:
-        _fail(exc.msg)
-    except Exception as exc:  # noqa: BLE001 - any driver error (bad path, refused, no permission) is one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        _fail(f"database is not usable: {type(exc).__name__}: {first}")
+    user_id, is_admin = _in_transaction(
+        settings, lambda: admin.add_account(mobile, passwd_hash, nickname, args.admin)
+    )
     role = ", a server admin" if is_admin else ""
     print(f"chatd: added user {user_id} (mobile {mobile}, nickname {nickname}{role})")
+
+
+def passwd(argv: Sequence[str]) -> None:
+    parser = _parser(
+        "passwd",
+        "Set an account's password and end every login of it (its devices must log in again). "
+        "The password is the first line of stdin, or asked for twice when stdin is a terminal. "
+        "A running server closes that account's open sockets within token_check_interval "
+        "(60 s by default).",
+    )
+    parser.add_argument("--mobile", required=True, help="the account's login")
+    args = parser.parse_args(argv)
+    settings = _settings(args)
+    mobile = args.mobile.strip()
+    if settings.is_sqlite and not sqlite_path(settings.database).is_file():
+        _fail(f"database {sqlite_path(settings.database)} does not exist")
+    new = _read_passwd()
+    try:
+        accounts.check_credentials(mobile, new)  # the same rules as registering on the page
+    except ClientError as exc:
+        _fail(exc.msg)
+    passwd_hash = accounts.hash_passwd(new)
+    user_id, ended = _in_transaction(settings, lambda: admin.set_passwd(mobile, passwd_hash))
+    print(f"chatd: set the password of user {user_id} (mobile {mobile}); ended {ended} logins")
+
+
+def _archive_parser(command: str, description: str) -> argparse.ArgumentParser:
+    parser = _parser(command, description, upload_dir=True)
+    parser.add_argument("file", metavar="FILE", help="the backup archive (.tar.gz)")
+    return parser
+
+
+def backup_command(argv: Sequence[str]) -> None:
+    args = _archive_parser(
+        "backup",
+        "Write one archive (tar.gz) with a consistent copy of the database (SQLite's online "
+        "backup, or pg_dump), every stored upload and a manifest. Safe while the server runs. "
+        "FILE must not exist. Run it as the user the server runs as.",
+    ).parse_args(argv)
+    settings = _settings(args)
+    try:
+        summary = backup.make_backup(Path(args.file), settings.database, settings.upload_dir)
+    except backup.BackupError as exc:
+        _fail(str(exc))
+    print(f"chatd: backed up {summary.describe()} to {args.file}")
+
+
+def restore_command(argv: Sequence[str]) -> None:
+    args = _archive_parser(
+        "restore",
+        "Restore a backup made by `chatd backup` into an empty data dir: the database must not "
+        "exist or have no tables (PostgreSQL: an existing, empty database) and the upload dir "
+        "must be empty or absent; anything else is refused and nothing is changed. A SQLite "
+        "backup goes only into SQLite, a PostgreSQL one only into PostgreSQL. Run it as the "
+        "user the server runs as, with the server stopped.",
+    ).parse_args(argv)
+    settings = _settings(args)
+    try:
+        summary = backup.restore_backup(
+            Path(args.file), settings.database, settings.upload_dir, len(db.MIGRATIONS)
+        )
+    except backup.BackupError as exc:
+        _fail(str(exc))
+    print(f"chatd: restored {summary.describe()} into {label(settings.database)}")
+
+
+# `chatd COMMAND ...`: what server/__main__.py dispatches before reading server options.
+COMMANDS: dict[str, Callable[[Sequence[str]], None]] = {
+    "adduser": adduser,
+    "passwd": passwd,
+    "backup": backup_command,
+    "restore": restore_command,
+}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import configparser
 import dataclasses
+import importlib.metadata
 import ipaddress
 import os
 import re
@@ -16,7 +17,28 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _installed_files() -> Path | None:
+    """Where pip put view/, asset/ and config/ (setup.py's data files), if it did."""
+    try:
+        files = importlib.metadata.files("chatd") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if file.parts[-4:] == ("share", "chatd", "config", "chatd.ini"):
+            return Path(str(file.locate())).resolve().parent.parent
+    return None
+
+
+# A source checkout keeps view/, asset/ and config/ beside the packages, and its data (what
+# relative paths name: the default SQLite file, upload/) in itself. An installed copy finds
+# them under <prefix>/share/chatd/ and keeps its data in the working directory, since
+# site-packages is no place to write.
+SOURCE_TREE = (PACKAGE_ROOT / "view" / "chat.html").is_file()
+ROOT = PACKAGE_ROOT if SOURCE_TREE else (_installed_files() or PACKAGE_ROOT)
+DATA_ROOT = PACKAGE_ROOT if SOURCE_TREE else Path.cwd()
 DEFAULT_CONFIG = ROOT / "config" / "chatd.ini"
 SECTION = "chatd"
 
@@ -63,9 +85,9 @@ def _database(raw: str) -> str:
         path = raw[len("sqlite:///") :]
         if not path:
             raise ValueError("sqlite URL has no file path")
-        # sqlite:///rel/path is relative to the chatd folder; sqlite:////abs/path is absolute.
+        # sqlite:///rel/path is relative to DATA_ROOT; sqlite:////abs/path is absolute.
         if path != ":memory:" and not path.startswith("/"):
-            path = str(ROOT / path)
+            path = str(DATA_ROOT / path)
         return "sqlite:///" + path
     if raw.startswith(("postgresql://", "postgres://")):
         return raw
@@ -82,7 +104,7 @@ def _path(raw: str) -> Path:
     if not raw.strip():
         raise ValueError("is empty")
     path = Path(raw).expanduser()
-    return path if path.is_absolute() else (ROOT / path)
+    return path if path.is_absolute() else (DATA_ROOT / path)
 
 
 def _origins(raw: str) -> tuple[str, ...]:
@@ -138,9 +160,9 @@ class Settings:
     host: str = _opt("127.0.0.1", _host, "address to listen on (0.0.0.0 for every interface)")
     port: int = _opt(8088, _int(1, 65535), "TCP port")
     database: str = _opt(
-        "sqlite:///" + str(ROOT / "chatd.db"), _database, "sqlite:///PATH or postgresql://user@host/db"
+        "sqlite:///" + str(DATA_ROOT / "chatd.db"), _database, "sqlite:///PATH or postgresql://user@host/db"
     )
-    upload_dir: Path = _opt(ROOT / "upload", _path, "where uploads are stored")
+    upload_dir: Path = _opt(DATA_ROOT / "upload", _path, "where uploads are stored")
     redis_url: str = _opt("", _redis, "redis://host:port/db switches the bus to Redis pub/sub")
     processes: int = _opt(1, _int(1, 64), "worker processes on this port (more than 1 needs redis_url)")
     machine_id: str = _opt(
@@ -329,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatd",
         description="chatd web chat server",
-        epilog="chatd adduser --help: add an account from the shell",
+        epilog="admin commands (each with --help): chatd adduser, chatd passwd, chatd backup FILE, "
+        "chatd restore FILE",
     )
     parser.add_argument("--config", help=f"config file (default {DEFAULT_CONFIG})")
     for f in fields(Settings):

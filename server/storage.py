@@ -9,13 +9,22 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 URL_PREFIX = "/upload/"
 # What an upload URL may look like; anything else is not ours.
 _URL = re.compile(r"/upload/([0-9a-f]{2})/([0-9a-f]{2})/(\1\2[0-9a-f]{28})(\.thumb)?\.[a-z0-9]{2,5}")
+
+
+# Stored uploads are public to whoever has the URL (the random key is the secret), and a web
+# server in front of chatd that runs as another user (config/nginx.conf) reads them from disk:
+# so files are 0644 and their folders 0755 whatever the umask. Temp files under .tmp/ keep
+# mkstemp's 0600: nobody else has any business there.
+FILE_MODE, DIR_MODE = 0o644, 0o755
 
 
 class StorageError(ValueError):
@@ -59,14 +68,35 @@ def temp_file(root: Path, prefix: str = "incoming-") -> tuple[int, Path]:
     return fd, Path(name)
 
 
-def write_atomically(root: Path, relative: str, data: bytes) -> Path:
-    """Write bytes to a temp file beside the target, fsync, then rename into place."""
+def is_stored_name(relative: str) -> bool:
+    """Whether a path under the upload dir has the shape of a stored file (not a temp file)."""
+    return key_of_url(url_for(relative)) is not None
+
+
+def make_public_dirs(folder: Path) -> None:
+    """Create a folder and its missing parents with DIR_MODE (mkdir alone obeys the umask)."""
+    if folder.is_dir():
+        return
+    make_public_dirs(folder.parent)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return
+    os.chmod(folder, DIR_MODE)
+
+
+def write_atomically(root: Path, relative: str, data: bytes | IO[bytes]) -> Path:
+    """Write bytes (or a stream's) to a temp file beside the target, fsync, then rename into place."""
     target = path_for(root, relative)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_public_dirs(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            if isinstance(data, bytes):
+                out.write(data)
+            else:
+                shutil.copyfileobj(data, out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, target)

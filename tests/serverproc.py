@@ -30,12 +30,14 @@ class ServerProcess:
         *extra: str,
         database: str | None = None,
         open_files: int | None = None,
+        umask: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.database = database or f"sqlite:///{data_dir}/chatd.db"
         self.port = port or free_port()
         self.extra = extra
         self.open_files = open_files  # a soft RLIMIT_NOFILE to start the server with
+        self.umask = umask  # e.g. systemd's UMask= in config/chatd.service
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"server-{self.port}.log"
 
@@ -71,6 +73,8 @@ class ServerProcess:
         raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
 
     def _limits(self) -> None:
+        if self.umask is not None:
+            os.umask(self.umask)
         if self.open_files is not None:
             _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
             resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, hard))

@@ -55,3 +55,18 @@ def test_sweep_removes_only_old_unfinished_uploads(tmp_path):
     os.utime(old, (hour_ago, hour_ago))
     assert storage.sweep_temp(tmp_path) == 1
     assert not old.exists() and new.exists()
+
+
+def test_stored_files_are_readable_by_a_web_server_whatever_the_umask(tmp_path):
+    # config/nginx.conf serves /upload/ from disk as another user; temp files stay private.
+    key = storage.new_key()
+    old = os.umask(0o077)
+    try:
+        stored = storage.write_atomically(tmp_path, storage.relative_path(key, ".jpg"), b"jpeg")
+        fd, temp = storage.temp_file(tmp_path)
+        os.close(fd)
+    finally:
+        os.umask(old)
+    modes = [p.stat().st_mode & 0o777 for p in (stored, stored.parent, stored.parent.parent)]
+    assert modes == [0o644, 0o755, 0o755]
+    assert temp.stat().st_mode & 0o777 == 0o600

@@ -43,6 +43,16 @@ def add_account(mobile: str, passwd_hash: str, nickname: str, admin: bool) -> tu
     return user.id, admin or user_q.make_first_admin(user.id)
 
 
+def set_passwd(mobile: str, passwd_hash: str) -> tuple[int, int]:
+    """`chatd passwd`: give the account a new password hash and end every token of it, in
+    the caller's transaction; (its id, tokens ended). 404 if no account has that mobile."""
+    user = user_q.find_by_mobile(mobile)
+    if user is None:
+        raise ClientError(404, f"no account has mobile {mobile}")
+    user_q.set_passwd_hash(user.id, passwd_hash)
+    return user.id, user_q.revoke_all_tokens(user.id)
+
+
 async def get_role(ctx: Ctx, user_id: int) -> str:
     """The user's server role: "admin" or ""."""
     return await ctx.pools.db(user_q.role_of, user_id)
