@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.base import BaseHandler
-from server.services import contacts, friends
+from server.services import contacts, friends, presence
 
 
 class AddFriendHandler(BaseHandler):
@@ -16,3 +16,8 @@ class AddFriendHandler(BaseHandler):
 class LoadFriendHandler(BaseHandler):
     async def post(self) -> None:
         self.ok_rows(await contacts.list_friends(self.ctx, self.user_id))
+
+
+class PresenceHandler(BaseHandler):
+    async def post(self) -> None:
+        self.ok_rows(await presence.list_presence(self.ctx, self.user_id))

@@ -19,6 +19,7 @@ from server.errors import ClientError
 from server.hub import Hub
 from server.mediajobs import MediaJobs
 from server.pools import Pools
+from server.presence import RedisPresence
 from server.redisbus import RedisBus
 from server.services import writing
 from server.services.messagelog import MessageLog
@@ -108,6 +109,8 @@ def make_ctx(settings: Settings) -> Ctx:
     )
     if isinstance(bus, RedisBus):
         ctx.redis, ctx.redis_prefix = bus.client, bus.channels.prefix.decode()
+        ctx.presence = RedisPresence(ctx.redis, ctx.redis_prefix)
+    hub.on_count = ctx.presence.changed
     holder["ctx"] = log_reader.ctx = ctx
     return ctx
 
@@ -134,6 +137,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/qr\.svg", qr.QrHandler),
         (r"/contact/addfriend", contacts.AddFriendHandler),
         (r"/contact/loadfriend", contacts.LoadFriendHandler),
+        (r"/contact/presence", contacts.PresenceHandler),
         # groups
         (r"/contact/createcommunity", groups.CreateCommunityHandler),
         (r"/contact/joincommunity", groups.JoinCommunityHandler),

@@ -12,6 +12,7 @@ from server.bus import Bus, Notice
 from server.emoji import EmojiCatalog
 from server.hub import Hub
 from server.pools import Pools
+from server.presence import LocalPresence
 from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
 from server.services import accounts, contacts, tokenwatch
 from server.services.tokenwatch import TokenWatch
@@ -35,6 +36,7 @@ class Ctx:
     # the prefix of every key and channel of this chat there.
     redis: Any = None
     redis_prefix: str = ""
+    presence: LocalPresence = field(default_factory=LocalPresence)
     send_limits: TokenBuckets = field(init=False)
     login_failures: LoginLimits = field(init=False)
     registrations: FailureWindow = field(init=False)
@@ -66,6 +68,7 @@ class Ctx:
             on_state(self._bus_state)
             self.bus.on_recovered(self._after_bus_outage)  # type: ignore[attr-defined]
         await self.bus.start()
+        await self.presence.start()
 
     def _bus_state(self, live: bool) -> None:
         # While the bus is down, events that keep these exact may be lost: the database
@@ -88,5 +91,6 @@ class Ctx:
         """Finish pending writes, then release threads and connections."""
         self.token_watch.stop()
         await self.writer.close()
+        await self.presence.close()
         await self.bus.close()
         self.pools.close()

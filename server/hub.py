@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -84,6 +84,8 @@ class Hub:
         # False while the bus is down: events that keep the friend and group sets exact may
         # be lost, so every send is checked by the database until they are reloaded.
         self.trusting = True
+        # Told (user id, sockets here) whenever a user's socket count here changes.
+        self.on_count: Callable[[int, int], None] | None = None
 
     def attach(self, user_id: int, outlet: Outlet) -> None:
         node = self.nodes.get(user_id)
@@ -91,12 +93,16 @@ class Hub:
             node = self.nodes[user_id] = Node()
             self.watcher.watch_user(user_id)
         node.sockets[outlet.key] = outlet
+        if self.on_count is not None:
+            self.on_count(user_id, len(node.sockets))
 
     def detach(self, user_id: int, outlet: Outlet) -> None:
         node = self.nodes.get(user_id)
         if node is None or node.sockets.get(outlet.key) is not outlet:
             return
         del node.sockets[outlet.key]
+        if self.on_count is not None:
+            self.on_count(user_id, len(node.sockets))
         if not node.sockets:
             for group_id in node.groups:
                 self._leave_members(group_id, user_id)

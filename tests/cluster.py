@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,52 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own (initdb in a temp dir, trust auth, a free
+    port), to stop and start again while chatd runs on it."""
+
+    BIN = (
+        sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        if Path("/usr/lib/postgresql").exists()
+        else None
+    )
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        # Its own temp dir: pytest's are root's alone, and the server runs as postgres.
+        self.root = Path(tempfile.mkdtemp(prefix="chatd-pg-"))
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *args: str) -> None:
+        # PostgreSQL refuses to run as root: its own user runs it.
+        runner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*runner, *args], check=True, capture_output=True, timeout=60)
+
+    def create(self) -> PrivatePostgres:
+        assert self.BIN is not None, "PostgreSQL server binaries not found"
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        self._as_postgres(
+            str(self.BIN / "initdb"), "-D", str(self.root / "data"), "-A", "trust", "-U", "postgres"
+        )
+        return self.start()
+
+    def start(self) -> PrivatePostgres:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.root / "server.log")
+        self._as_postgres(
+            str(self.BIN / "pg_ctl"), "-D", str(self.root / "data"), "-o", options, "-l", log, "-w", "start"
+        )
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._as_postgres(
+                str(self.BIN / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop"
+            )
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)

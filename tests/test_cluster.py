@@ -11,6 +11,7 @@ import signal
 import pytest
 
 from tests.cluster import (
+    PrivatePostgres,
     PrivateRedis,
     Reader,
     alive,
@@ -369,3 +370,43 @@ def test_more_than_one_process_needs_redis_and_sqlite_stays_on_one_machine(tmp_p
         ServerProcess(tmp_path, None, "--redis-url", "redis://127.0.0.1:6379/0").start().stop()
     finally:
         first.stop()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_postgresql_restart_is_waited_out_and_loses_no_acked_message(tmp_path):
+    pg = PrivatePostgres().create()
+    try:
+        with servers(start_server(tmp_path, pg.url), start_server(tmp_path, pg.url)) as (a, b):
+            api_a = api_of(a)
+            ann, bob = await register(api_a, "Ann"), await register(api_a, "Bob")
+            await befriend(api_a, ann, bob)
+            reader = Reader(bob)
+            reader.cursor = 0
+            bob_client = await reader.open(b)
+            sa = await connect(a.base_url, ann)
+            acks: dict[str, int] = {}
+
+            async def collect_acks(count: int) -> None:
+                while len(acks) < count:
+                    frame = await sa.next_frame(40)
+                    if frame["cmd"] == 12:
+                        acks[frame["cmid"]] = frame["id"]
+
+            for n in range(20):
+                await sa.send(cmd=10, dstid=bob.id, media=1, content=f"before {n}")
+            await collect_acks(20)
+            await asyncio.get_running_loop().run_in_executor(None, pg.stop)
+            # While it is down: requests get 503 (try again), messages wait unacked.
+            status, envelope = await api_a.call("/contact/loadfriend", ann.token)
+            assert status == 503 and "database" in envelope["msg"]
+            for n in range(20):
+                await sa.send(cmd=10, dstid=bob.id, media=1, content=f"during {n}")
+            await asyncio.get_running_loop().run_in_executor(None, pg.start)
+            await collect_acks(40)  # stored once it is back: nothing lost, nothing refused
+            await reader.read(bob_client, 40, timeout=20)
+            assert_exactly_once_in_order(reader, set(acks.values()))
+            contents = [m["content"] for m in reader.messages]
+            assert contents == [f"before {n}" for n in range(20)] + [f"during {n}" for n in range(20)]
+            assert (await api_a.call("/contact/loadfriend", ann.token))[0] == 200
+    finally:
+        pg.remove()
