@@ -57,6 +57,12 @@ export function wireConsent({ me, socket, sidebar, names, view, composer, reload
   byId('me-name').addEventListener('click', () => openMePanel(me, { onChanged: reload, registration }));
 
   socket.addEventListener('notice', ({ detail: frame }) => {
+    if (frame.type === 'resync') {
+      // The server's bus was down a while: requests and group changes may not have come.
+      requests.load();
+      reload();
+      return;
+    }
     requests.onNotice(frame);
     if (frame.user) names.learn([frame.user]);
     if (['friend_added', 'friend_removed', 'group_added', 'group_removed'].includes(frame.type)) {

@@ -7,7 +7,7 @@
 //   offline  {code, wasOpen} after any close (also failed connects)
 //   ended    {code} after 4001 or 4008: the socket stays closed (after `offline`)
 //   read     {dstcmd, dstid, readid, unread} (cmd 14: read on one of our devices)
-//   notice   a cmd 15 frame: a friend request, friend or group added/removed
+//   notice   a cmd 15 frame: a friend request, friend or group added/removed, resync
 import { CLOSE_SESSION_ENDED, CLOSE_TOO_MANY_SOCKETS, CLOSE_TOO_SLOW, Cmd } from './wire.js';
 
 const HEARTBEAT_MS = 25_000; // below the 30-60 s idle timeouts of common proxies and NATs
