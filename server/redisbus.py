@@ -300,9 +300,8 @@ class RedisBus:
         self._pings, self._next = [], []
         for waiter in waiters:
             waiter(False)
-        if self._announced_live:
-            self._announced_live = False
-            self._notify_state(False)
+        self._announced_live = False
+        self._notify_state(False)  # also when it never came up: the hub must not trust memory
         if not self._serving_log:
             self._spawn(self._serve_from_log())
         if not self._reconnecting:

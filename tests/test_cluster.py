@@ -410,3 +410,24 @@ async def test_a_postgresql_restart_is_waited_out_and_loses_no_acked_message(tmp
             assert (await api_a.call("/contact/loadfriend", ann.token))[0] == 200
     finally:
         pg.remove()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_logout_or_a_disabled_account_on_one_process_ends_the_sessions_on_the_other(
+    tmp_path, pg_database
+):
+    with servers(start_server(tmp_path, pg_database), start_server(tmp_path, pg_database)) as (a, b):
+        api_a, api_b = api_of(a), api_of(b)
+        admin, bob = await register(api_a, "Admin"), await register(api_a, "Bob")  # the first is admin
+        on_b = await connect(b.base_url, bob)
+        assert (await api_b.call("/user/me", bob.token))[0] == 200  # B now caches the token
+        await api_a.ok("/user/logout", bob.token)
+        assert await on_b.closed() == 4001
+        assert (await api_b.call("/user/me", bob.token))[0] == 401  # at once, not in a minute
+        again = await api_b.ok("/user/login", mobile=bob.mobile, passwd="correct horse")
+        bob.token = again["token"]
+        on_b = await connect(b.base_url, bob)
+        assert (await api_b.call("/user/me", bob.token))[0] == 200
+        await api_a.ok("/admin/disable", admin.token, userid=bob.id, disabled=True)
+        assert await on_b.closed() == 4001
+        assert (await api_b.call("/user/me", bob.token))[0] == 401

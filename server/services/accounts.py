@@ -207,6 +207,10 @@ async def authenticate(ctx: Ctx, token: str) -> tuple[int, str]:
         raise ClientError(401, "login required")
     digest = user_q.token_digest(token)
     user_id = ctx.tokens.get(digest)
+    if user_id is not None and ctx.bus.publishes_in_job:
+        # A logout on another process is published before its answer: once every event
+        # published before now has reached this process, the cache holds no revoked token.
+        user_id = ctx.tokens.get(digest) if await ctx.bus.sync() else None
     if user_id is not None:
         return user_id, digest
     generation = ctx.tokens.generation
