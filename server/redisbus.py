@@ -33,13 +33,12 @@ from server.bus import Delivery, Event, MembershipEnded, Subscriber, highest_mes
 from server.buswire import PUBLISH_LUA, Channels, encode
 from server.intake import Intake, LogReader
 from server.redissub import Subscriber as RedisSubscriber
+from server.subscriptions import Subscriptions, Waiter
 
 log = logging.getLogger(__name__)
 
 PING_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 2.0
-UNSUBSCRIBE_AFTER_S = 5.0  # a page reload comes back within it: no churn
-Waiter = Callable[[bool], None]
 
 
 class RedisBus:
@@ -62,14 +61,7 @@ class RedisBus:
         self.down_since: float | None = None
         self.outages = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._sub: RedisSubscriber | None = None
-        self._want: dict[bytes, int] = {self.channels.all: 1}  # channel -> watchers here
-        self._sent: set[bytes] = set()  # SUBSCRIBE sent on this connection
-        self._confirmed: set[bytes] = set()  # ... and a PONG came after it
-        self._idle: dict[bytes, float] = {}  # channels nobody here watches, since when
-        self._pings: list[tuple[set[bytes], list[Waiter]]] = []  # PINGs in flight, in order
-        self._next: list[Waiter] = []  # waiters for the next PING
-        self._flush_due = False
+        self.subs = Subscriptions(self.channels.all)
         self._poke = asyncio.Event()  # a commit here while Redis is down: read the log now
         self._tasks: set[asyncio.Future[None]] = set()
         self._state_listeners: list[Callable[[bool], None]] = []
@@ -177,35 +169,19 @@ class RedisBus:
     # --- what this process subscribes to (the hub says) -----------------------------------
 
     def watch_user(self, user_id: int) -> None:
-        self._watch(self.channels.user(user_id))
+        self.subs.watch(self.channels.user(user_id))
 
     def unwatch_user(self, user_id: int) -> None:
-        self._unwatch(self.channels.user(user_id))
+        self.subs.unwatch(self.channels.user(user_id))
 
     def watch_group(self, group_id: int) -> bool:
         """True when the group's channel is live here already (nothing to catch up)."""
         channel = self.channels.group(group_id)
-        self._watch(channel)
-        return channel in self._confirmed or self.state != "live"
+        self.subs.watch(channel)
+        return channel in self.subs.confirmed or self.state != "live"
 
     def unwatch_group(self, group_id: int) -> None:
-        self._unwatch(self.channels.group(group_id))
-
-    def _watch(self, channel: bytes) -> None:
-        count = self._want.get(channel, 0)
-        self._want[channel] = count + 1
-        if count == 0:
-            self._idle.pop(channel, None)
-            if channel not in self._sent:
-                self._schedule_flush()
-
-    def _unwatch(self, channel: bytes) -> None:
-        count = self._want.get(channel, 0) - 1
-        if count > 0:
-            self._want[channel] = count
-        else:
-            self._want.pop(channel, None)
-            self._idle[channel] = time.monotonic()
+        self.subs.unwatch(self.channels.group(group_id))
 
     def when_ready(self, callback: Callable[[], None]) -> None:
         """callback() once every subscription asked for so far is live, and everything
@@ -213,8 +189,7 @@ class RedisBus:
         if self.state != "live":
             callback()
             return
-        self._next.append(lambda _live: callback())
-        self._schedule_flush()
+        self.subs.wait(lambda _live: callback())
 
     async def sync(self) -> bool:
         """Wait until every event published before this call has reached the hub here (a
@@ -222,8 +197,7 @@ class RedisBus:
         if self.state != "live":
             return False
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._next.append(partial(settle, future))
-        self._schedule_flush()
+        self.subs.wait(partial(settle, future))
         try:
             return await asyncio.wait_for(future, PING_TIMEOUT_S)
         except TimeoutError:
@@ -243,31 +217,8 @@ class RedisBus:
     async def nothing_after(self, message_id: int) -> bool:
         return await self.start_after() <= message_id
 
-    def _schedule_flush(self) -> None:
-        if not self._flush_due and self._loop is not None:
-            self._flush_due = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """Send this turn's SUBSCRIBEs, then one PING for every waiter."""
-        self._flush_due = False
-        sub, waiters, self._next = self._sub, self._next, []
-        if sub is None or self.state != "live":
-            for waiter in waiters:
-                waiter(False)
-            return
-        new = [channel for channel in self._want if channel not in self._sent]
-        if new:
-            sub.subscribe(new)
-            self._sent.update(new)
-        self._pings.append((set(new), waiters))
-        sub.ping(b"%d" % len(self._pings))
-
     def _on_pong(self, payload: bytes) -> None:
-        if not self._pings:
-            return
-        subscribed, waiters = self._pings.pop(0)  # PONGs come in the order the PINGs went
-        self._confirmed.update(subscribed)
+        waiters = self.subs.pong()
         if not waiters:
             return
         if self.intake.busy and not self.intake.gated:
@@ -291,14 +242,9 @@ class RedisBus:
         self.down_since = time.time()
         self.outages += 1
         log.warning("redis bus unavailable (%s); serving from the database until it is back", error)
-        if self._sub is not None:
-            self._sub.close()
-            self._sub = None
-        self._sent.clear()
-        self._confirmed.clear()
-        waiters = [w for _, ws in self._pings for w in ws] + self._next
-        self._pings, self._next = [], []
-        for waiter in waiters:
+        if self.subs.connection is not None:
+            self.subs.connection.close()
+        for waiter in self.subs.lost():
             waiter(False)
         self._announced_live = False
         self._notify_state(False)  # also when it never came up: the hub must not trust memory
@@ -356,12 +302,11 @@ class RedisBus:
                 log.warning("redis bus: cannot connect to %s: %s", self.url, exc)
             return False
         await self.intake.idle()
-        self._sub = sub
+        self.subs.connection = sub
         self.state = "live"
         self.intake.gate()
         ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._next.append(partial(settle, ready))
-        self._flush()
+        self.subs.wait(partial(settle, ready))
         try:
             confirmed = await asyncio.wait_for(asyncio.shield(ready), PING_TIMEOUT_S)
         except TimeoutError:
@@ -414,23 +359,13 @@ class RedisBus:
                 self._went_down(exc)
             except Exception:
                 log.exception("bus housekeeping failed")
-            self._unsubscribe_idle(time.monotonic())
-
-    def _unsubscribe_idle(self, now: float) -> None:
-        stale = [c for c, since in self._idle.items() if now - since > UNSUBSCRIBE_AFTER_S]
-        for channel in stale:
-            del self._idle[channel]
-        stale = [c for c in stale if c in self._sent and c not in self._want]
-        if stale and self._sub is not None:
-            self._sub.unsubscribe(stale)
-            self._sent.difference_update(stale)
-            self._confirmed.difference_update(stale)
+            self.subs.unsubscribe_idle(time.monotonic())
 
     def health(self) -> dict[str, Any]:
         answer: dict[str, Any] = {"kind": self.name, "state": "ok" if self.live else "down"}
         if self.down_since is not None:
             answer["down_since"] = int(self.down_since * 1000)
-        answer.update(channels=len(self._want), outages=self.outages, log_reads=self.intake.reads)
+        answer.update(channels=len(self.subs.want), outages=self.outages, log_reads=self.intake.reads)
         return answer
 
     async def close(self) -> None:
@@ -438,8 +373,8 @@ class RedisBus:
         self.intake.closed = True
         for task in list(self._tasks):
             task.cancel()
-        if self._sub is not None:
-            self._sub.close()
+        if self.subs.connection is not None:
+            self.subs.connection.close()
         with contextlib.suppress(Exception):
             await self.client.aclose()
         self.sync_client.close()
