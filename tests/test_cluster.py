@@ -29,9 +29,18 @@ from tests.serverproc import ServerProcess
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 
+@pytest.fixture(params=["postgres", "sqlite"])
+def shared_database(request, tmp_path) -> str:
+    """PostgreSQL (any machines), or one SQLite file (processes of one machine)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/chatd.db"
+    return request.getfixturevalue("pg_database")
+
+
 @pytest.mark.gen_test(timeout=60)
-async def test_users_on_two_processes_chat_one_to_one_and_in_groups(tmp_path, pg_database):
-    with servers(start_server(tmp_path, pg_database), start_server(tmp_path, pg_database)) as (a, b):
+async def test_users_on_two_processes_chat_one_to_one_and_in_groups(tmp_path, shared_database):
+    pair = start_server(tmp_path, shared_database), start_server(tmp_path, shared_database)
+    with servers(*pair) as (a, b):
         api_a, api_b = api_of(a), api_of(b)
         ann, bob, cy = await register(api_a, "Ann"), await register(api_b, "Bob"), await register(api_b, "Cy")
         await befriend(api_a, ann, bob)
