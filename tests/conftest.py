@@ -196,12 +196,15 @@ class ChatClient:
         self.conn = conn
         self.account = account
         self._counter = 0
+        self._tag = uuid.uuid4().hex[:12]
 
     async def send(self, **frame: Any) -> str:
         """Send a frame; fills in a fresh cmid unless one is given. Returns the cmid."""
         if "cmid" not in frame and frame.get("cmd") != 0:
             self._counter += 1
-            frame["cmid"] = f"{self.account.id}-{self._counter}-{id(self)}"
+            # Unique per client object for its whole life: id(self) is not (a collected
+            # client's address comes back), and a reused cmid is a retry to the server.
+            frame["cmid"] = f"{self.account.id}-{self._counter}-{self._tag}"
         await self.conn.write_message(orjson.dumps(frame).decode())
         return frame.get("cmid", "")
 
