@@ -62,6 +62,7 @@ class UploadSlots:
         self.shared = shared
         self.in_progress = 0
         self.by_user: dict[int, int] = {}
+        self._freeing: set[asyncio.Future[None]] = set()  # releases in Redis under way
 
     async def take(self, user_id: int) -> UploadSlot:
         """Count one more upload for user_id; ClientError(429) past either cap."""
@@ -91,7 +92,10 @@ class UploadSlots:
     def _free_shared(self, slot: UploadSlot) -> asyncio.Future[None] | None:
         if not slot.shared_id or self.shared is None:
             return None
-        return asyncio.ensure_future(self.shared.give_back(slot.user_id, slot.shared_id))
+        freeing = asyncio.ensure_future(self.shared.give_back(slot.user_id, slot.shared_id))
+        self._freeing.add(freeing)  # held until done, whether or not the caller awaits it
+        freeing.add_done_callback(self._freeing.discard)
+        return freeing
 
 
 class UploadReceiver:
