@@ -158,18 +158,25 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     def on_message(self, raw: str | bytes) -> Awaitable[None] | None:
         # Returns None while frames flow, so a sender's frames can share one database
         # commit. Tornado reads no further frame until a returned awaitable is done: that
-        # is the push-back when the writer's queue is full or this socket has
-        # socket_pending_max frames awaiting their acks. Nothing accepted is ever dropped.
+        # is the push-back when the writer's queue is full, when the user's allowance must
+        # first be fetched (a lease from Redis, when the chat shares it), or when this
+        # socket has socket_pending_max frames awaiting their acks. Nothing accepted is
+        # ever dropped.
         outlet = self.outlet
         if outlet is None or outlet.closed:
             return None
         outlet.heard = True
-        if self.ctx.writer.full():
-            return self._take_when_room(outlet, raw)
+        if self.ctx.writer.full() or not self.ctx.send_limits.ready(self.user_id):
+            return self._take_later(outlet, raw)
         return self._take(outlet, raw)
 
-    async def _take_when_room(self, outlet: SocketOutlet, raw: str | bytes) -> None:
-        await self.ctx.writer.room()
+    async def _take_later(self, outlet: SocketOutlet, raw: str | bytes) -> None:
+        ctx = self.ctx
+        while True:  # both at once: room in the writer's queue and the allowance at hand
+            await ctx.writer.room()
+            if ctx.send_limits.ready(self.user_id):
+                break
+            await ctx.send_limits.refill(self.user_id)
         paused = self._take(outlet, raw)
         if paused is not None:
             await paused

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Awaitable
 from typing import Any
 
 import tornado.web
@@ -31,7 +32,7 @@ def public_message(msg: str) -> str:
 @tornado.web.stream_request_body
 class UploadHandler(BaseHandler):
     receiver: uploads.UploadReceiver | None = None
-    _slot_of: int | None = None  # the user whose upload slot this request holds
+    _slot: uploads.UploadSlot | None = None  # the upload slot this request holds
     _stall_timer: object | None = None
     _last_bytes = 0.0
     _processing = False
@@ -43,8 +44,7 @@ class UploadHandler(BaseHandler):
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
             raise ClientError(413, f"file is larger than {(limit - MULTIPART_SLACK) // (1024 * 1024)} MB")
-        self._slots.take(self.user_id)  # 429 before any body byte is read
-        self._slot_of = self.user_id
+        self._slot = await self._slots.take(self.user_id)  # 429 before any body byte is read
         # Past this Tornado drops the connection; we answer 413 before it gets there.
         self.request.connection.set_max_body_size(limit + 1)  # type: ignore[union-attr]
         self.receiver = uploads.UploadReceiver(
@@ -68,7 +68,7 @@ class UploadHandler(BaseHandler):
             self._stall_timer = loop.call_later(limit - quiet, self._watch_stall)
             return
         self._stall_timer = None
-        log.warning("upload by user %s stalled: nothing for %.0f s", self._slot_of, limit)
+        log.warning("upload by user %s stalled: nothing for %.0f s", self.user_id, limit)
         self._release()
         if not self._finished:
             self.send_error(408, reason_msg=f"the upload sent nothing for {limit:.0f} s")
@@ -87,7 +87,9 @@ class UploadHandler(BaseHandler):
         # Answer at once and drop the rest of the body; nothing of it is kept.
         if self.receiver is not None:
             await self.receiver.close()
-        self._release()
+        freed = self._release()
+        if freed is not None:
+            await freed
         if self._finished:
             return
         msg = public_message(exc.msg)
@@ -105,6 +107,9 @@ class UploadHandler(BaseHandler):
         except ClientError as exc:
             await self._refuse(exc)
             return
+        freed = self._release()
+        if freed is not None:
+            await freed
         self.ok(answer)
 
     def _stop_watching(self) -> None:
@@ -112,14 +117,14 @@ class UploadHandler(BaseHandler):
             IOLoop.current().remove_timeout(self._stall_timer)
             self._stall_timer = None
 
-    def _release(self) -> None:
-        """Give back the slot, stop the stall watch and drop the temp file (idempotent)."""
+    def _release(self) -> Awaitable[None] | None:
+        """Give back the slot, stop the stall watch and drop the temp file (idempotent).
+        Returns the slot's release in Redis when it is counted there (see give_back)."""
         self._stop_watching()
         if self.receiver is not None:
             self.receiver.discard()
-        if self._slot_of is not None:
-            self._slots.give_back(self._slot_of)
-            self._slot_of = None
+        slot, self._slot = self._slot, None
+        return self._slots.give_back(slot) if slot is not None else None
 
     def on_connection_close(self) -> None:
         # A client gone while its upload is processed keeps its slot until the work ends,

@@ -25,6 +25,7 @@ from server.services import writing
 from server.services.messagelog import MessageLog
 from server.services.uploads import UploadSlots
 from server.settings import ROOT, Settings
+from server.sharedlimits import SharedSlots
 from server.writer import MessageWriter
 
 log = logging.getLogger(__name__)
@@ -104,12 +105,21 @@ def make_ctx(settings: Settings) -> Ctx:
         store, publish, settings.write_batch, settings.write_queue_max
     )
     catalog = load_catalog(ROOT / "asset")
+    shared: dict[str, Any] = {}
+    if isinstance(bus, RedisBus):  # limits (and presence) use the bus's client, under its prefix
+        shared = {"redis": bus.client, "redis_prefix": bus.channels.prefix.decode()}
     ctx = Ctx(
-        settings=settings, pools=pools, bus=bus, hub=hub, writer=writer, emoji=catalog, chat_uid=chat_uid
+        settings=settings,
+        pools=pools,
+        bus=bus,
+        hub=hub,
+        writer=writer,
+        emoji=catalog,
+        chat_uid=chat_uid,
+        **shared,
     )
     if isinstance(bus, RedisBus):
-        ctx.redis, ctx.redis_prefix = bus.client, bus.channels.prefix.decode()
-        ctx.presence = RedisPresence(ctx.redis, ctx.redis_prefix)
+        ctx.presence = RedisPresence(bus.client, ctx.redis_prefix)
     hub.on_count = ctx.presence.changed
     holder["ctx"] = log_reader.ctx = ctx
     return ctx
@@ -169,12 +179,22 @@ def routes(settings: Settings) -> list[Any]:
     ]
 
 
+def upload_counts(ctx: Ctx) -> SharedSlots | None:
+    """Uploads in progress per user, counted in Redis when there is one. A slot is held at
+    most as long as an upload may take and then be processed (plus a minute), so one whose
+    process died frees itself."""
+    if ctx.redis is None:
+        return None
+    settings = ctx.settings
+    return SharedSlots(ctx.limits_link, "uploads", settings.upload_timeout + settings.media_job_timeout + 60)
+
+
 def make_app(settings: Settings, ctx: Ctx | None = None) -> tornado.web.Application:
     ctx = ctx or make_ctx(settings)
     return tornado.web.Application(
         routes(settings),
         ctx=ctx,
-        upload_slots=UploadSlots(settings.uploads_per_user, settings.uploads_total),
+        upload_slots=UploadSlots(settings.uploads_per_user, settings.uploads_total, upload_counts(ctx)),
         debug=settings.debug,
         autoreload=False,
         template_path=str(ROOT / "view"),

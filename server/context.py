@@ -17,6 +17,7 @@ from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
 from server.services import accounts, contacts, tokenwatch
 from server.services.tokenwatch import TokenWatch
 from server.settings import Settings
+from server.sharedlimits import LeasedBuckets, RedisLink, SharedLoginLimits, SharedWindow, send_lease
 from server.tokencache import TokenCache
 from server.writer import MessageWriter
 
@@ -37,9 +38,12 @@ class Ctx:
     redis: Any = None
     redis_prefix: str = ""
     presence: LocalPresence = field(default_factory=LocalPresence)
+    # Limits are the chat's: in Redis when the bus is Redis (server/sharedlimits.py), else,
+    # and while Redis is unreachable, this process's (server/ratelimit.py).
+    limits_link: RedisLink = field(init=False)
     send_limits: TokenBuckets = field(init=False)
-    login_failures: LoginLimits = field(init=False)
-    registrations: FailureWindow = field(init=False)
+    login_failures: SharedLoginLimits = field(init=False)
+    registrations: SharedWindow = field(init=False)
     token_watch: TokenWatch = field(init=False)
     find_limits: TokenBuckets = field(init=False)  # lookups by mobile, per user
     tokens: TokenCache = field(init=False)
@@ -48,14 +52,24 @@ class Ctx:
     circle_loads: Batcher[int, contacts.Circle] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.send_limits = TokenBuckets(self.settings.send_rate, self.settings.send_burst)
         settings = self.settings
-        self.login_failures = LoginLimits(
+        link = self.limits_link = RedisLink(self.redis, self.redis_prefix, lambda: self.bus.live)
+        send_rate, send_burst, find_rate = settings.send_rate, settings.send_burst, settings.find_rate
+        if self.redis is None:  # one process: the send path stays as it always was
+            self.send_limits = TokenBuckets(send_rate, send_burst)
+            self.find_limits = TokenBuckets(find_rate / 60.0, find_rate)
+        else:
+            lease = send_lease(send_rate, send_burst)
+            self.send_limits = LeasedBuckets(send_rate, send_burst, link, "send", lease)
+            self.find_limits = LeasedBuckets(find_rate / 60.0, find_rate, link, "find", 1)
+        login = LoginLimits(
             settings.login_attempts, settings.login_address_attempts, settings.login_account_attempts
         )
-        self.registrations = FailureWindow(settings.register_per_address, 3600.0)
+        self.login_failures = SharedLoginLimits(login, link)
+        self.registrations = SharedWindow(
+            FailureWindow(settings.register_per_address, 3600.0), link, "register"
+        )
         self.token_watch = TokenWatch(settings.token_check_interval)
-        self.find_limits = TokenBuckets(settings.find_rate / 60.0, settings.find_rate)
         self.tokens = TokenCache(settings.token_check_interval)
         self.bus.subscribe(self.tokens.on_event)
         self.token_lookups = Batcher(partial(accounts.lookup_tokens, self))

@@ -1,5 +1,6 @@
 """Small in-memory rate limiters (per process): a token bucket for sends, windows for logins
-and registrations."""
+and registrations. With Redis, server/sharedlimits.py counts them for the whole chat and
+falls back to these while Redis is unreachable."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ class TokenBuckets:
     def _tokens(self, key: object, now: float) -> float:
         tokens, stamp = self._buckets.get(key, (self.burst, now))
         return min(self.burst, tokens + (now - stamp) * self.rate)
+
+    def ready(self, key: object) -> bool:
+        """Whether allow(key) can answer now: always, the tokens are in this process
+        (sharedlimits.LeasedBuckets may have to fetch some from Redis first)."""
+        return True
+
+    async def refill(self, key: object) -> None:
+        """Fetch tokens for `key` while ready(key) is False: never needed here."""
 
     def allow(self, key: object, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now

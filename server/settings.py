@@ -187,7 +187,11 @@ class Settings:
     replay_page: int = _opt(500, _int(10, 10000), "messages read per query when replaying since=ID")
     max_text: int = _opt(4000, _int(1, 100_000), "longest text message, in characters")
     max_frame_bytes: int = _opt(65536, _int(1024, 16 * 1024 * 1024), "largest WebSocket frame accepted")
-    send_rate: float = _opt(20.0, _float(0.1, 100000), "messages a user may send per second, sustained")
+    send_rate: float = _opt(
+        20.0,
+        _float(0.1, 100000),
+        "messages a user may send per second, sustained (with redis_url: in all processes together)",
+    )
     send_burst: int = _opt(
         100, _int(1, 1_000_000), "messages a user may send at once before the rate applies"
     )
@@ -271,9 +275,15 @@ class Settings:
         30.0, _float(0.1, 3600), "seconds an upload may send nothing before it is dropped"
     )
     uploads_per_user: int = _opt(
-        4, _int(1, 1000), "uploads one user may have in progress at once (429 past it)"
+        4,
+        _int(1, 1000),
+        "uploads one user may have in progress at once (429 past it; with redis_url: in all processes)",
     )
-    uploads_total: int = _opt(32, _int(1, 100_000), "uploads in progress at once in all (429 past it)")
+    uploads_total: int = _opt(
+        32,
+        _int(1, 100_000),
+        "uploads in progress at once in all (429 past it; per process, even with redis_url)",
+    )
     # consent: who may add whom, who may register
     open_contacts: bool = _opt(
         False,

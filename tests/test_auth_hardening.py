@@ -16,7 +16,7 @@ from tornado.websocket import websocket_connect
 
 from models.users import Token, token_digest
 from server.settings import Settings
-from tests.conftest import Api, befriend, connect, fresh_pg_database, register
+from tests.conftest import Api, befriend, both_buses, connect, fresh_pg_database, register
 from tests.serverproc import ServerProcess
 
 CLOSE_TOKEN_REVOKED = 4001
@@ -103,6 +103,7 @@ class TestHashingQueue:
 # --- point 6: login limits by address, account+address and account ------------------
 
 
+@both_buses  # on Redis the windows are the chat's (server/sharedlimits.py)
 class TestLoginLimits:
     @pytest.fixture
     def settings_overrides(self):

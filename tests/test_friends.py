@@ -363,6 +363,7 @@ async def test_open_contacts_restores_the_direct_two_way_add(api, base_url):
     assert_error(*await api.call("/contact/addfriend", ann.token, dstid=eve.id), 403)
 
 
+@both_buses
 @pytest.mark.gen_test
 @pytest.mark.parametrize("settings_overrides", [{"find_rate": 3}])
 async def test_lookups_by_mobile_are_limited_per_user(api, http_client, base_url):

@@ -18,7 +18,7 @@ from PIL import Image
 from tornado.httpclient import AsyncHTTPClient
 
 from tests import mediafiles
-from tests.conftest import Api, register
+from tests.conftest import Api, both_buses, register
 from tests.serverproc import ServerProcess
 from tests.test_uploads import fetch, multipart, upload
 
@@ -233,6 +233,7 @@ async def test_a_trickling_upload_is_cut_at_the_upload_timeout(api, base_url, se
 
 
 @pytest.mark.parametrize("settings_overrides", [{"uploads_per_user": 2, "uploads_total": 3}])
+@both_buses  # on Redis the per-user count is the chat's, the total this process's
 @pytest.mark.gen_test(timeout=60)
 async def test_uploads_past_the_per_user_and_total_caps_get_429_before_their_body(
     api, http_client, base_url, settings, settings_overrides

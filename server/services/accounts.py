@@ -90,15 +90,15 @@ async def do_register(
     mode = ctx.settings.registration
     await ctx.pools.db(signup.check_signup, mode, invite, False)  # refuse before the slow hash
     ctx.pools.check_hash_room()
-    if ctx.registrations.blocked(address):
+    # Counted before the slow part, as logins are (checked and counted in one step).
+    if not await ctx.registrations.attempt(address):
         raise ClientError(429, "too many registrations from this address; try again later", retry_after=600)
-    ctx.registrations.fail(address)  # counted before the slow part, as logins are
     if await ctx.pools.db(user_q.mobile_taken, mobile):
         raise ClientError(409, "this mobile is already registered")
     try:
         passwd_hash = await ctx.pools.hashing(_hasher.hash, passwd)
     except ClientError:
-        ctx.registrations.forgive(address)  # refused as busy: not an attempt
+        await ctx.registrations.forgive(address)  # refused as busy: not an attempt
         raise
 
     def create() -> AccountRow:
@@ -120,21 +120,21 @@ async def do_login(ctx: Ctx, mobile: str, passwd: str, address: str = "") -> Acc
     too many failures (see LoginLimits), 503 when hashing is full."""
     limits = ctx.login_failures
     ctx.pools.check_hash_room()  # refuse a flood before it costs a query or a count
-    if limits.blocked(mobile, address):
+    # Count the attempt before the slow check, in the same step as the check: otherwise
+    # parallel guesses all pass the check before any of them is recorded. A success takes
+    # it back below.
+    if not await limits.attempt(mobile, address):
         raise ClientError(429, "too many failed logins; try again in a few minutes", retry_after=60)
-    # Count the attempt before the slow check: otherwise parallel guesses all pass the
-    # check above before any of them is recorded. A success takes it back below.
-    limits.fail(mobile, address)
     found = await ctx.pools.db(user_q.passwd_hash_of, mobile)
     passwd_hash = found[1] if found else _DUMMY_HASH
     try:
         matches, needs_rehash = await ctx.pools.hashing(_verify, passwd_hash, passwd)
     except ClientError:
-        limits.forgive(mobile, address)  # refused as busy: the password was never checked
+        await limits.forgive(mobile, address)  # refused as busy: the password was never checked
         raise
     if found is None or not matches:
         raise ClientError(401, "wrong mobile or password")
-    limits.succeeded(mobile, address)
+    await limits.succeeded(mobile, address)
     user_id = found[0]
     new_hash = await _rehash(ctx, passwd) if needs_rehash else None
 
@@ -170,14 +170,13 @@ async def do_change_passwd(ctx: Ctx, user_id: int, token: str, old: str, new: st
         raise ClientError(400, f"password must be {PASSWD_MIN} to {PASSWD_MAX} characters")
     # A stolen session must not be a free password oracle: same limits as a login.
     account, limits = f"#{user_id}", ctx.login_failures
-    if limits.blocked(account, address):
+    if not await limits.attempt(account, address):
         raise ClientError(429, "too many wrong passwords; try again in a few minutes", retry_after=60)
-    limits.fail(account, address)
     passwd_hash = await ctx.pools.db(user_q.passwd_hash_by_id, user_id) or _DUMMY_HASH
     matches, _ = await ctx.pools.hashing(_verify, passwd_hash, old)
     if not matches:
         raise ClientError(403, "the current password is wrong")
-    limits.succeeded(account, address)
+    await limits.succeeded(account, address)
     new_hash = await ctx.pools.hashing(_hasher.hash, new)
     keep = user_q.token_digest(token)
 

@@ -61,11 +61,14 @@ async def _commit(ctx: Ctx, job: Callable[[], _Outcome]) -> _Outcome:
     return await commit(ctx, run)
 
 
-def charge_lookup(ctx: Ctx, user_id: int) -> None:
+async def charge_lookup(ctx: Ctx, user_id: int) -> None:
     """Spend one of the user's lookups by mobile (find_rate per minute), found or not, so
     nobody can walk a range of numbers to learn who is registered. 429 when spent."""
-    if not ctx.find_limits.allow(user_id):
-        wait = ctx.find_limits.wait_s(user_id)
+    limits = ctx.find_limits
+    while not limits.ready(user_id):  # with Redis: the chat's count, fetched first
+        await limits.refill(user_id)
+    if not limits.allow(user_id):
+        wait = limits.wait_s(user_id)
         raise ClientError(
             429, "too many lookups by mobile; try again later", retry_after=max(1, math.ceil(wait))
         )
@@ -110,7 +113,7 @@ async def do_add_friend(ctx: Ctx, user_id: int, dst_id: int | None, mobile: str 
     if dst_id is None and not mobile:
         raise ClientError(400, "give dstid or mobile")
     if dst_id is None:
-        charge_lookup(ctx, user_id)
+        await charge_lookup(ctx, user_id)
     open_contacts = ctx.settings.open_contacts
 
     def add() -> _Outcome:
@@ -253,7 +256,7 @@ async def get_user(ctx: Ctx, caller_id: int, user_id: int | None, mobile: str | 
     if user_id is None and not mobile:
         raise ClientError(400, "give id or mobile")
     if user_id is None:
-        charge_lookup(ctx, caller_id)
+        await charge_lookup(ctx, caller_id)
 
     def find() -> PublicUser | None:
         user = _find(caller_id, user_id, mobile)

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,6 +19,7 @@ from models.media import MediaRow
 from server import media, storage
 from server.errors import ClientError
 from server.settings import Settings
+from server.sharedlimits import SharedSlots
 
 if TYPE_CHECKING:
     from server.context import Ctx
@@ -39,32 +41,61 @@ def limit_for(ctx: Ctx, kind: str | None) -> int:
     return max(settings.image_max_bytes, settings.voice_max_bytes)
 
 
+@dataclass(frozen=True, slots=True)
+class UploadSlot:
+    """One upload in progress: whose, and its entry in Redis when it is counted there."""
+
+    user_id: int
+    shared_id: str = ""
+
+
 class UploadSlots:
     """Uploads in progress, per user and in all. Each holds a connection and a temp file
-    until its body is in; past a cap the next one is refused (429) before its body is read."""
+    until its body is in; past a cap the next one is refused (429) before its body is read.
+    With Redis (`shared`) the per-user count is the chat's, whatever process each upload
+    reaches (this process's while Redis is unreachable); the total stays this process's:
+    it guards this machine's disk and connections."""
 
-    def __init__(self, per_user: int, total: int) -> None:
+    def __init__(self, per_user: int, total: int, shared: SharedSlots | None = None) -> None:
         self.per_user = per_user
         self.total = total
+        self.shared = shared
         self.in_progress = 0
         self.by_user: dict[int, int] = {}
+        self._freeing: set[asyncio.Future[None]] = set()  # releases in Redis under way
 
-    def take(self, user_id: int) -> None:
+    async def take(self, user_id: int) -> UploadSlot:
         """Count one more upload for user_id; ClientError(429) past either cap."""
-        if self.by_user.get(user_id, 0) >= self.per_user:
+        shared_id = None if self.shared is None else await self.shared.take(user_id, self.per_user)
+        if shared_id == "" or (shared_id is None and self.by_user.get(user_id, 0) >= self.per_user):
             raise ClientError(429, f"you have {self.per_user} uploads in progress; wait for one to finish")
+        slot = UploadSlot(user_id, shared_id or "")
         if self.in_progress >= self.total:
+            self._free_shared(slot)
             raise ClientError(429, "the server is busy with other uploads; try again in a moment")
         self.by_user[user_id] = self.by_user.get(user_id, 0) + 1
         self.in_progress += 1
+        return slot
 
-    def give_back(self, user_id: int) -> None:
-        left = self.by_user.get(user_id, 0) - 1
+    def give_back(self, slot: UploadSlot) -> asyncio.Future[None] | None:
+        """Free the slot here at once. When it is counted in Redis, the returned task frees
+        it there: await it before answering the client, so that the client's next upload
+        finds the slot free whatever process it reaches."""
+        left = self.by_user.get(slot.user_id, 0) - 1
         if left > 0:
-            self.by_user[user_id] = left
+            self.by_user[slot.user_id] = left
         else:
-            self.by_user.pop(user_id, None)
+            self.by_user.pop(slot.user_id, None)
         self.in_progress -= 1
+        return self._free_shared(slot)
+
+    def _free_shared(self, slot: UploadSlot) -> asyncio.Future[None] | None:
+        if not slot.shared_id or self.shared is None:
+            return None
+        freeing = asyncio.ensure_future(self.shared.give_back(slot.user_id, slot.shared_id))
+        self._freeing.add(freeing)  # held until done, whether or not the caller awaits it
+        freeing.add_done_callback(self._freeing.discard)
+        return freeing
 
 
 class UploadReceiver:
