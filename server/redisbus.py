@@ -28,6 +28,9 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from server.bus import Delivery, Event, MembershipEnded, Subscriber, highest_message_id, settle
 from server.buswire import PUBLISH_LUA, Channels, encode
@@ -52,9 +55,14 @@ class RedisBus:
         self.poll_s = poll_s
         # Database threads publish with a blocking client (a timeout, so a hung Redis
         # cannot hold the publish lock long); the loop uses an asyncio one.
-        self.sync_client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        # One retry on a fresh connection: after a Redis restart the pools still hold sockets
+        # to the old server. (A publish retried after its reply was lost publishes twice:
+        # sockets drop the second copy by id.)
+        options: dict[str, Any] = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+        self.sync_client = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
         self._script = self.sync_client.register_script(PUBLISH_LUA)
-        self.client = redis.asyncio.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.client = redis.asyncio.Redis.from_url(url, retry=AsyncRetry(NoBackoff(), 1), **options)
+        self._connection = 0  # bumped by every connect: a failure seen on an older one is old news
         self._subscribers: list[Subscriber] = []
         self.intake = Intake(self.channels, self._dispatch, reader, self._after_loss)
         self.state = "starting"  # then "live" or "down"
@@ -119,6 +127,7 @@ class RedisBus:
         if self.state != "live":
             self._fall_back(events)
             return
+        connection = self._connection
         args: list[bytes | int] = [prev_max, highest_message_id(events)]
         now = int(time.time() * 1000)
         for event in events:
@@ -128,8 +137,12 @@ class RedisBus:
             self._script(keys=[self.channels.watermark, self.channels.all], args=args)
         except redis.RedisError as exc:
             assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._went_down, exc)
+            self._loop.call_soon_threadsafe(self._failed_on, connection, exc)
             self._fall_back(events)
+
+    def _failed_on(self, connection: int, error: BaseException) -> None:
+        if connection == self._connection:
+            self._went_down(error)
 
     def _fall_back(self, events: Sequence[Event]) -> None:
         if events and self._loop is not None:
@@ -303,6 +316,7 @@ class RedisBus:
             return False
         await self.intake.idle()
         self.subs.connection = sub
+        self._connection += 1
         self.state = "live"
         self.intake.gate()
         ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
