@@ -61,6 +61,7 @@ class RedisPresence(LocalPresence):
         self.me = f"{socket.gethostname()}:{os.getpid()}"
         self._dirty: set[int] = set()
         self._flush_due = False
+        self._flushing: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def _key(self, user_id: int) -> str:
@@ -71,7 +72,10 @@ class RedisPresence(LocalPresence):
         self._dirty.add(user_id)
         if not self._flush_due:
             self._flush_due = True
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush()))
+            asyncio.get_running_loop().call_soon(self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._flushing = asyncio.ensure_future(self._flush())
 
     async def start(self) -> None:
         self._task = asyncio.ensure_future(self._heartbeat())
@@ -129,6 +133,8 @@ class RedisPresence(LocalPresence):
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        if self._flushing is not None and not self._flushing.done():
+            await self._flushing
         users = set(self.counts)
         if users:  # this process's sockets are gone: say so now, not in a minute
             for user_id in users:
