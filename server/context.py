@@ -11,6 +11,7 @@ from server.batch import Batcher
 from server.bus import Bus, Notice
 from server.emoji import EmojiCatalog
 from server.hub import Hub
+from server.metrics import Metrics
 from server.pools import Pools
 from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
 from server.services import accounts, contacts, tokenwatch
@@ -30,6 +31,7 @@ class Ctx:
     hub: Hub
     writer: MessageWriter
     emoji: EmojiCatalog
+    metrics: Metrics
     chat_uid: str = ""  # the chat's identity, from its database (Redis keys are named after it)
     # The loop's Redis client when the bus is Redis (limits and presence use it too), and
     # the prefix of every key and channel of this chat there.
@@ -66,12 +68,15 @@ class Ctx:
             on_state(self._bus_state)
             self.bus.on_recovered(self._after_bus_outage)  # type: ignore[attr-defined]
         await self.bus.start()
+        self.metrics.bus_state(self.bus.live)
+        self.metrics.start(self.pools.media)
 
     def _bus_state(self, live: bool) -> None:
         # While the bus is down, events that keep these exact may be lost: the database
         # answers instead (every send checked, every token looked up).
         self.hub.trusting = live
         self.tokens.enabled = live
+        self.metrics.bus_state(live)
 
     async def _after_bus_outage(self) -> None:
         """What the events lost during an outage would have done: friend sets read again,
@@ -89,4 +94,5 @@ class Ctx:
         self.token_watch.stop()
         await self.writer.close()
         await self.bus.close()
+        await self.metrics.close()
         self.pools.close()
