@@ -1,4 +1,4 @@
-"""What an operator polls: /metrics (for Prometheus)."""
+"""What an operator polls: /healthz (for a load balancer) and /metrics (for Prometheus)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import ipaddress
 from handlers.base import BaseHandler
 from server.errors import ClientError
 from server.metrics import CONTENT_TYPE
+from server.services import health
 
 
 class OpsHandler(BaseHandler):
@@ -23,6 +24,14 @@ class OpsHandler(BaseHandler):
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         return any(address in ipaddress.ip_network(net) for net in self.ctx.settings.metrics_allow)
+
+
+class HealthHandler(OpsHandler):
+    async def get(self) -> None:
+        status, answer = await health.report(self.ctx, detailed=self.may_see_details())
+        self.set_status(status)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(answer)
 
 
 class MetricsHandler(OpsHandler):

@@ -1,4 +1,4 @@
-"""The HTML pages and a health check."""
+"""The HTML pages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 import orjson
 import tornado.web
 
-from server import __version__
 from server.context import Ctx
 
 PAGES = ("chat", "login", "register")
@@ -56,18 +55,3 @@ class PageHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.render("error.html", status_code=status_code, message=self._reason)
-
-
-class HealthHandler(tornado.web.RequestHandler):
-    def get(self) -> None:
-        ctx: Ctx = self.application.settings["ctx"]
-        self.set_header("Cache-Control", "no-store")
-        self.finish(
-            {
-                "status": "ok",
-                "version": __version__,
-                "sockets": ctx.hub.online_sockets(),
-                "users_online": len(ctx.hub.nodes),
-                "media_jobs": ctx.pools.media_jobs,
-            }
-        )

@@ -134,7 +134,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/chat", socket.ChatSocketHandler),
         (r"/", tornado.web.RedirectHandler, {"url": "/chat.html"}),
         *page_routes,
-        (r"/healthz", pages.HealthHandler),
+        (r"/healthz", ops.HealthHandler),
         (r"/metrics", ops.MetricsHandler),
         (r"/emoji\.json", emoji.EmojiCatalogHandler),
         (r"/user/register", users.RegisterHandler),

@@ -15,6 +15,7 @@ from server.metrics import Metrics
 from server.pools import Pools
 from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
 from server.services import accounts, contacts, tokenwatch
+from server.services.health import HealthCheck
 from server.services.tokenwatch import TokenWatch
 from server.settings import Settings
 from server.tokencache import TokenCache
@@ -46,6 +47,7 @@ class Ctx:
     # Sockets opening at once share a database job for their tokens and one for their circles.
     token_lookups: Batcher[str, int] = field(init=False)
     circle_loads: Batcher[int, contacts.Circle] = field(init=False)
+    health: HealthCheck = field(init=False)  # /healthz's database probe
 
     def __post_init__(self) -> None:
         self.send_limits = TokenBuckets(self.settings.send_rate, self.settings.send_burst)
@@ -60,6 +62,7 @@ class Ctx:
         self.bus.subscribe(self.tokens.on_event)
         self.token_lookups = Batcher(partial(accounts.lookup_tokens, self))
         self.circle_loads = Batcher(partial(contacts.load_circles, self))
+        self.health = HealthCheck()
 
     async def start(self) -> None:
         """Connect what needs the loop: the bus (Redis: subscriptions, catch-up)."""
@@ -95,4 +98,5 @@ class Ctx:
         await self.writer.close()
         await self.bus.close()
         await self.metrics.close()
+        self.health.close()
         self.pools.close()
