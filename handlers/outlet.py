@@ -271,6 +271,7 @@ class SocketOutlet:
                 ]
                 # One write per page, and the next page is read once the kernel took it.
                 if frames:
+                    ctx.metrics.tally.frames_out += len(frames)
                     await self.stream.write(b"".join(frames))
             if len(rows) == page or self.overflowed:
                 continue
@@ -299,4 +300,5 @@ class SocketOutlet:
 
     def push_payload(self, payload: bytes) -> None:
         """An ack, an error or a notice for this socket alone."""
+        self.ctx.metrics.tally.frames_out += 1
         self.push(0, text_frame(payload))

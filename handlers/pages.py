@@ -1,14 +1,12 @@
-"""The HTML pages and a health check."""
+"""The HTML pages."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import orjson
 import tornado.web
 
-from server import __version__
 from server.context import Ctx
 
 PAGES = ("chat", "login", "register")
@@ -57,20 +55,3 @@ class PageHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.render("error.html", status_code=status_code, message=self._reason)
-
-
-class HealthHandler(tornado.web.RequestHandler):
-    def get(self) -> None:
-        ctx: Ctx = self.application.settings["ctx"]
-        self.set_header("Cache-Control", "no-store")
-        self.finish(
-            {
-                "status": "ok",
-                "version": __version__,
-                "pid": os.getpid(),  # which worker answered, with --processes
-                "sockets": ctx.hub.online_sockets(),
-                "users_online": len(ctx.hub.nodes),
-                "media_jobs": ctx.pools.media_jobs,
-                "bus": ctx.bus.health(),
-            }
-        )

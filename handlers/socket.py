@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable
 from functools import partial
 from typing import Any, cast
@@ -166,22 +167,25 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         if outlet is None or outlet.closed:
             return None
         outlet.heard = True
-        if self.ctx.writer.full() or not self.ctx.send_limits.ready(self.user_id):
-            return self._take_later(outlet, raw)
-        return self._take(outlet, raw)
+        ctx = self.ctx
+        ctx.metrics.tally.frames_in += 1  # a plain add: see server/metrics.py
+        arrived = time.monotonic()  # the ack latency counts from here
+        if ctx.writer.full() or not ctx.send_limits.ready(self.user_id):
+            return self._take_later(outlet, raw, arrived)
+        return self._take(outlet, raw, arrived)
 
-    async def _take_later(self, outlet: SocketOutlet, raw: str | bytes) -> None:
+    async def _take_later(self, outlet: SocketOutlet, raw: str | bytes, arrived: float) -> None:
         ctx = self.ctx
         while True:  # both at once: room in the writer's queue and the allowance at hand
             await ctx.writer.room()
             if ctx.send_limits.ready(self.user_id):
                 break
             await ctx.send_limits.refill(self.user_id)
-        paused = self._take(outlet, raw)
+        paused = self._take(outlet, raw, arrived)
         if paused is not None:
             await paused
 
-    def _take(self, outlet: SocketOutlet, raw: str | bytes) -> asyncio.Future[None] | None:
+    def _take(self, outlet: SocketOutlet, raw: str | bytes, arrived: float) -> asyncio.Future[None] | None:
         cmid: str | None = None
         try:
             try:
@@ -192,7 +196,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             cmid = messages.frame_cmid(frame)
             if messages.is_heartbeat(frame):
                 return None
-            messages.do_send(self.ctx, self.user_id, frame, outlet.key, partial(self._answer, outlet, cmid))
+            messages.do_send(
+                self.ctx, self.user_id, frame, outlet.key, partial(self._answer, outlet, cmid, arrived)
+            )
             if cmid is not None:
                 outlet.sent(cmid)
         except ClientError as exc:
@@ -203,7 +209,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
                 return asyncio.ensure_future(asyncio.sleep(self.ctx.send_limits.wait_s(self.user_id)))
             return None
         except WriterClosed:
-            outlet.push_payload(messages.error_frame(cmid, 503, "server is restarting; send again"))
+            self._error(outlet, cmid, 503, "server is restarting; send again")
             return None
         self.pending += 1
         if self.pending >= self.ctx.settings.socket_pending_max:
@@ -220,20 +226,28 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
                 "user %d frame refused: %d %s (%d refusals not logged before this)",
                 self.user_id, exc.status, exc.msg, held,
             )  # fmt: skip
-        outlet.push_payload(messages.error_frame(cmid, exc.status, exc.msg))
+        self._error(outlet, cmid, exc.status, exc.msg)
 
-    def _answer(self, outlet: SocketOutlet, cmid: str | None, result: Stored | BaseException) -> None:
+    def _error(self, outlet: SocketOutlet, cmid: str | None, status: int, msg: str) -> None:
+        """A cmd 13 frame for this socket, counted by its code."""
+        self.ctx.metrics.tally.error(status, "socket")
+        outlet.push_payload(messages.error_frame(cmid, status, msg))
+
+    def _answer(
+        self, outlet: SocketOutlet, cmid: str | None, arrived: float, result: Stored | BaseException
+    ) -> None:
         self.pending -= 1
         if self.resume is not None and self.pending < self.ctx.settings.socket_pending_max:
             if not self.resume.done():
                 self.resume.set_result(None)
             self.resume = None
         if isinstance(result, ClientError):
-            outlet.push_payload(messages.error_frame(cmid, result.status, result.msg))
+            self._error(outlet, cmid, result.status, result.msg)
         elif isinstance(result, BaseException):
-            outlet.push_payload(messages.error_frame(cmid, 500, "could not store the message; send it again"))
+            self._error(outlet, cmid, 500, "could not store the message; send it again")
         else:
             outlet.push_payload(messages.ack_frame(result.row))
+            self.ctx.metrics.tally.ack(time.monotonic() - arrived)
 
     def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
         protocol = super().get_websocket_protocol()

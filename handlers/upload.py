@@ -36,6 +36,7 @@ class UploadHandler(BaseHandler):
     _stall_timer: object | None = None
     _last_bytes = 0.0
     _processing = False
+    _counted = False
 
     async def prepare(self) -> None:
         await super().prepare()  # the token first: no body is read for a stranger
@@ -131,10 +132,19 @@ class UploadHandler(BaseHandler):
         # so vanishing clients cannot queue more work than the caps allow.
         if not self._processing:
             self._release()
+            self._count("abandoned")
         super().on_connection_close()
 
     def on_finish(self) -> None:
         self._release()
+        status = self.get_status()
+        self._count("stored" if status < 400 else "refused" if status < 500 else "failed")
+
+    def _count(self, outcome: str) -> None:
+        if not self._counted:  # once: a request can both finish and lose its connection
+            self._counted = True
+            kind = self.receiver.kind if self.receiver is not None else None
+            self.ctx.metrics.upload(kind or "unknown", outcome)
 
 
 class UploadFileHandler(tornado.web.StaticFileHandler):

@@ -87,10 +87,13 @@ def bind(settings: Settings) -> list[socket.socket]:
     raise AssertionError  # fail() does not return
 
 
-async def serve(settings: Settings, sockets: list[socket.socket], worker: int | None = None) -> None:
-    """Serve on already bound sockets until SIGTERM (one process, or one worker)."""
+async def serve(
+    settings: Settings, sockets: list[socket.socket], worker: int | None = None, metrics_dir: str = ""
+) -> None:
+    """Serve on already bound sockets until SIGTERM (one process, or one worker writing its
+    figures to `metrics_dir`)."""
     try:
-        ctx = make_ctx(settings)
+        ctx = make_ctx(settings, metrics_dir)
     except DatabaseError as exc:
         fail(f"database {settings.database} is not usable: {exc}", 1)
     except Exception as exc:  # noqa: BLE001 - any driver error (bad path, refused, no permission) is one line
@@ -173,12 +176,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     log.info("chatd listening on %s with %d processes", settings.describe(), settings.processes)
     workers = cluster.worker_settings(settings)
-    supervisor = procs.Supervisor(
-        settings.processes,
-        lambda index: run_loop(serve(cluster.for_worker(workers, index), sockets, index)),
-        cluster.worker_exited,
-    )
-    raise SystemExit(supervisor.run())
+    with cluster.metrics_dir() as metrics_dir:  # before the fork: every worker writes there
+        supervisor = procs.Supervisor(
+            settings.processes,
+            lambda index: run_loop(serve(cluster.for_worker(workers, index), sockets, index, metrics_dir)),
+            cluster.worker_exited,
+        )
+        code = supervisor.run()
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

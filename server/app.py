@@ -7,7 +7,7 @@ from typing import Any
 
 import tornado.web
 
-from handlers import admin, contacts, emoji, friends, groups, messages, pages, qr, socket, upload, users
+from handlers import admin, contacts, emoji, friends, groups, messages, ops, pages, qr, socket, upload, users
 from handlers.base import BaseHandler, redact_tokens
 from handlers.outlet import Pinger
 from models import db, meta
@@ -18,6 +18,7 @@ from server.emoji import load_catalog
 from server.errors import ClientError
 from server.hub import Hub
 from server.mediajobs import MediaJobs
+from server.metrics import Metrics
 from server.pools import Pools
 from server.presence import RedisPresence
 from server.redisbus import RedisBus
@@ -38,6 +39,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     """Tornado's access log line, without the token the WebSocket URL carries."""
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if status >= 400:
+        handler.application.settings["ctx"].metrics.tally.error(status, "http")
     request = handler.request
     uri = redact_tokens(request.uri or "")
     access_log.log(
@@ -63,9 +66,10 @@ class NotFoundHandler(BaseHandler):
         raise ClientError(404, "not found")
 
 
-def make_ctx(settings: Settings) -> Ctx:
+def make_ctx(settings: Settings, metrics_dir: str = "") -> Ctx:
     """Open and migrate the database and wire the process's shared parts together (the
-    bus connects in Ctx.start)."""
+    bus connects in Ctx.start). `metrics_dir`: where the workers of `--processes` keep
+    their figures (server/metrics.py)."""
     database = db.open_database(settings.database, settings.sqlite_synchronous)
     db.bind(database)
     db.migrate(database)
@@ -89,7 +93,10 @@ def make_ctx(settings: Settings) -> Ctx:
         bus = RedisBus(settings.redis_url, f"chatd:{chat_uid}:", log_reader)
     else:
         bus = InProcessBus(horizon=last_stored)
-    hub = Hub(watcher=bus)
+    metrics = Metrics(metrics_dir)
+    if isinstance(bus, RedisBus):
+        bus.intake.on_lag = metrics.on_lag
+    hub = Hub(watcher=bus, metrics=metrics)
     bus.subscribe(hub.on_event)
 
     async def store(items: list[Any]) -> list[Any]:
@@ -104,6 +111,7 @@ def make_ctx(settings: Settings) -> Ctx:
     writer: MessageWriter[Any, Any] = MessageWriter(
         store, publish, settings.write_batch, settings.write_queue_max
     )
+    writer.on_batch = metrics.batch
     catalog = load_catalog(ROOT / "asset")
     shared: dict[str, Any] = {}
     if isinstance(bus, RedisBus):  # limits (and presence) use the bus's client, under its prefix
@@ -115,6 +123,7 @@ def make_ctx(settings: Settings) -> Ctx:
         hub=hub,
         writer=writer,
         emoji=catalog,
+        metrics=metrics,
         chat_uid=chat_uid,
         **shared,
     )
@@ -132,7 +141,8 @@ def routes(settings: Settings) -> list[Any]:
         (r"/chat", socket.ChatSocketHandler),
         (r"/", tornado.web.RedirectHandler, {"url": "/chat.html"}),
         *page_routes,
-        (r"/healthz", pages.HealthHandler),
+        (r"/healthz", ops.HealthHandler),
+        (r"/metrics", ops.MetricsHandler),
         (r"/emoji\.json", emoji.EmojiCatalogHandler),
         (r"/user/register", users.RegisterHandler),
         (r"/user/login", users.LoginHandler),

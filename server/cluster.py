@@ -4,14 +4,20 @@ for SQLite, and each worker's share of what the machine has."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import redis
 import redis.asyncio
+from prometheus_client import multiprocess
 
 from server import procs
 from server.settings import Settings
@@ -23,6 +29,8 @@ log = logging.getLogger("chatd")
 
 MACHINE_KEY_TTL_S = 60  # a machine that stopped frees its SQLite claim after this
 MACHINE_REFRESH_S = 20.0
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus-client's workers write their figures
+_metrics_dir = ""  # the supervisor's, while it runs
 
 
 class ClusterError(RuntimeError):
@@ -104,5 +112,25 @@ def for_worker(settings: Settings, index: int) -> Settings:
     return settings
 
 
+@contextlib.contextmanager
+def metrics_dir() -> Iterator[str]:
+    """A fresh directory for the workers' metrics files (prometheus-client's multiprocess
+    mode), named in the environment the workers inherit, removed at exit. Fresh, because
+    files left by an earlier run would be counted as workers of this one."""
+    global _metrics_dir
+    path = tempfile.mkdtemp(prefix="chatd-metrics-")
+    os.environ[MULTIPROC_ENV] = _metrics_dir = path
+    log.info("the workers keep their metrics files in %s", path)
+    try:
+        yield path
+    finally:
+        _metrics_dir = ""
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def worker_exited(pid: int) -> None:
-    """A worker is gone (its files of per-process figures can go too)."""
+    """A worker is gone: its live gauges (open sockets, bus state, memory) stop counting;
+    its counters stay in the totals, as counters must."""
+    if _metrics_dir:
+        multiprocess.mark_process_dead(pid, _metrics_dir)

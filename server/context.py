@@ -11,10 +11,12 @@ from server.batch import Batcher
 from server.bus import Bus, Notice
 from server.emoji import EmojiCatalog
 from server.hub import Hub
+from server.metrics import Metrics
 from server.pools import Pools
 from server.presence import LocalPresence
 from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
 from server.services import accounts, contacts, tokenwatch
+from server.services.health import HealthCheck
 from server.services.tokenwatch import TokenWatch
 from server.settings import Settings
 from server.sharedlimits import LeasedBuckets, RedisLink, SharedLoginLimits, SharedWindow, send_lease
@@ -32,6 +34,7 @@ class Ctx:
     hub: Hub
     writer: MessageWriter
     emoji: EmojiCatalog
+    metrics: Metrics
     chat_uid: str = ""  # the chat's identity, from its database (Redis keys are named after it)
     # The loop's Redis client when the bus is Redis (limits and presence use it too), and
     # the prefix of every key and channel of this chat there.
@@ -50,6 +53,7 @@ class Ctx:
     # Sockets opening at once share a database job for their tokens and one for their circles.
     token_lookups: Batcher[str, int] = field(init=False)
     circle_loads: Batcher[int, contacts.Circle] = field(init=False)
+    health: HealthCheck = field(init=False)  # /healthz's database probe
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -74,6 +78,7 @@ class Ctx:
         self.bus.subscribe(self.tokens.on_event)
         self.token_lookups = Batcher(partial(accounts.lookup_tokens, self))
         self.circle_loads = Batcher(partial(contacts.load_circles, self))
+        self.health = HealthCheck()
 
     async def start(self) -> None:
         """Connect what needs the loop: the bus (Redis: subscriptions, catch-up)."""
@@ -83,12 +88,15 @@ class Ctx:
             self.bus.on_recovered(self._after_bus_outage)  # type: ignore[attr-defined]
         await self.bus.start()
         await self.presence.start()
+        self.metrics.bus_state(self.bus.live)
+        self.metrics.start(self.pools.media)
 
     def _bus_state(self, live: bool) -> None:
         # While the bus is down, events that keep these exact may be lost: the database
         # answers instead (every send checked, every token looked up).
         self.hub.trusting = live
         self.tokens.enabled = live
+        self.metrics.bus_state(live)
 
     async def _after_bus_outage(self) -> None:
         """What the events lost during an outage would have done: friend sets read again,
@@ -107,4 +115,6 @@ class Ctx:
         await self.writer.close()
         await self.presence.close()
         await self.bus.close()
+        await self.metrics.close()
+        self.health.close()
         self.pools.close()

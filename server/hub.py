@@ -9,6 +9,7 @@ from typing import Protocol
 
 from server.bus import Delivery, Event, Friendship, Membership, MembershipEnded, Notice, TokenRevoked
 from server.frames import text_frame
+from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,10 @@ class Node:
 
 
 class Hub:
-    def __init__(self, watcher: Watcher | None = None) -> None:
+    def __init__(self, watcher: Watcher | None = None, metrics: Metrics | None = None) -> None:
         self.nodes: dict[int, Node] = {}
+        self.metrics = metrics or Metrics()
+        self.sockets_open = 0
         # group id -> online members here, so a group message touches only its members
         # (the original scanned every online user per group message).
         self.group_members: dict[int, set[int]] = {}
@@ -93,6 +96,8 @@ class Hub:
             node = self.nodes[user_id] = Node()
             self.watcher.watch_user(user_id)
         node.sockets[outlet.key] = outlet
+        self.sockets_open += 1
+        self.metrics.sockets.inc()
         if self.on_count is not None:
             self.on_count(user_id, len(node.sockets))
 
@@ -101,6 +106,8 @@ class Hub:
         if node is None or node.sockets.get(outlet.key) is not outlet:
             return
         del node.sockets[outlet.key]
+        self.sockets_open -= 1
+        self.metrics.sockets.dec()
         if self.on_count is not None:
             self.on_count(user_id, len(node.sockets))
         if not node.sockets:
@@ -226,11 +233,14 @@ class Hub:
 
     def notify(self, notice: Notice) -> None:
         frame = text_frame(notice.payload)
+        pushed = 0
         for user_id in notice.user_ids:
             node = self.nodes.get(user_id)
             if node is not None:
+                pushed += len(node.sockets)
                 for outlet in tuple(node.sockets.values()):
                     outlet.push(0, frame)
+        self.metrics.tally.frames_out += pushed
 
     def revoke(self, event: TokenRevoked) -> None:
         """Close the sockets opened with tokens that are no longer valid."""
@@ -249,16 +259,21 @@ class Hub:
             user_ids = delivery.user_ids
         frame = text_frame(delivery.payload)  # the same bytes for every socket
         message_id, skip = delivery.message_id, delivery.skip_socket
+        pushed = 0  # one count per delivery, not one per socket
         for user_id in user_ids:
             node = self.nodes.get(user_id)
             if node is None:
                 continue
+            pushed += len(node.sockets)
             for key, outlet in tuple(node.sockets.items()):
                 if key != skip:
                     outlet.push(message_id, frame)
+                else:
+                    pushed -= 1
+        self.metrics.tally.frames_out += pushed
 
     def online_sockets(self) -> int:
-        return sum(len(node.sockets) for node in self.nodes.values())
+        return self.sockets_open
 
     def shut_all(self, code: int, reason: str) -> None:
         for node in list(self.nodes.values()):

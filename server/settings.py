@@ -125,6 +125,18 @@ def _addresses(raw: str) -> tuple[str, ...]:
     return found
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    found = []
+    for item in (a.strip() for a in raw.split(",")):
+        if not item:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network like 10.0.0.0/8") from None
+    return tuple(found)
+
+
 def _host(raw: str) -> str:
     if not raw.strip():
         raise ValueError("is empty (use 0.0.0.0 to listen on every interface)")
@@ -229,6 +241,13 @@ class Settings:
         ("127.0.0.1", "::1"),
         _addresses,
         "proxies whose X-Real-IP/X-Forwarded-For name the client for rate limits, comma separated",
+    )
+    # /metrics reveals activity (sockets, message and error rates): loopback only unless told
+    metrics_allow: tuple[str, ...] = _opt(
+        ("127.0.0.1/32", "::1/128"),
+        _networks,
+        "addresses or networks that may read /metrics and /healthz's reasons, comma separated "
+        "(the client as trusted_proxies name it; empty: nobody)",
     )
     # media jobs: frames, deadlines, fair queue, worker recycling, shutdown
     image_max_frames: int = _opt(1000, _int(1, 1_000_000), "most frames an animated image may have")

@@ -75,6 +75,7 @@ class MessageWriter(Generic[Item, Result]):
         self.stored = 0
         self.max_queued = 0  # high-water mark of the queue, for /healthz and tests
         self.restarts = 0
+        self.on_batch: Callable[[int], None] | None = None  # told each batch's size (metrics)
 
     @property
     def queued(self) -> int:
@@ -151,6 +152,8 @@ class MessageWriter(Generic[Item, Result]):
             self._in_flight = []
 
     async def _commit(self, batch: list[tuple[Item, Done[Result]]]) -> None:
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
         try:
             results = await self._store([item for item, _ in batch])
         except Exception as exc:

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,13 +308,20 @@ class UploadReceiver:
             log.exception("could not remove temp file %s", self.path)
 
 
-def _decode(settings: Settings, kind: str, mime: str, path: Path) -> media.ImageOut | media.VoiceOut:
-    """Runs in a media worker process: all the decoding and encoding."""
+def _decode(
+    settings: Settings, kind: str, mime: str, path: Path
+) -> tuple[media.ImageOut | media.VoiceOut, float]:
+    """Runs in a media worker process: all the decoding and encoding, and the seconds it
+    took there (the time waiting for a worker and the pipe's not counted)."""
+    started = time.monotonic()
+    out: media.ImageOut | media.VoiceOut
     if kind == media.IMAGE:
-        return media.process_image(path, mime, settings.image_max_pixels, settings.image_max_frames)
-    return media.process_voice(
-        path, settings.voice_max_seconds, settings.ffmpeg_timeout, settings.voice_bitrate
-    )
+        out = media.process_image(path, mime, settings.image_max_pixels, settings.image_max_frames)
+    else:
+        out = media.process_voice(
+            path, settings.voice_max_seconds, settings.ffmpeg_timeout, settings.voice_bitrate
+        )
+    return out, time.monotonic() - started
 
 
 def _store(root: Path, user_id: int, kind: str, out: media.ImageOut | media.VoiceOut) -> MediaRow:
@@ -367,11 +375,12 @@ async def do_upload(ctx: Ctx, user_id: int, receiver: UploadReceiver) -> dict[st
     try:
         # Each user's uploads take turns with everyone else's; a job past media_job_timeout
         # is killed (413), a crashed worker is a 415, a full line a 503 or 429.
-        out = await ctx.pools.media_process(
+        out, took = await ctx.pools.media_process(
             _decode, ctx.settings, receiver.kind, receiver.mime, receiver.path, owner=user_id
         )
     finally:
         await receiver.close()
+    ctx.metrics.media_time(receiver.kind, took)
     row = await ctx.pools.media(_store, ctx.settings.upload_dir, user_id, receiver.kind, out)
     try:
         # Not shed: the work is done and the files are written; refusing now would waste it.
