@@ -13,9 +13,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from models import db
-from server import backup
+import redis
+
+from models import db, meta
+from server import backup, buswire
 from server.backupdb import label, sqlite_path
+from server.bus import TokenRevoked
 from server.errors import ClientError
 from server.services import accounts, admin
 from server.settings import DEFAULT_CONFIG, Settings, SettingsError, load_settings
@@ -41,7 +44,7 @@ def _parser(command: str, description: str, upload_dir: bool = False) -> argpars
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = ("config", "database", "upload_dir")
+    overrides = ("config", "database", "upload_dir", "redis_url")
     argv = [
         f"--{name.replace('_', '-')}={value}" for name in overrides if (value := getattr(args, name, None))
     ]
@@ -109,10 +112,11 @@ def passwd(argv: Sequence[str]) -> None:
         "passwd",
         "Set an account's password and end every login of it (its devices must log in again). "
         "The password is the first line of stdin, or asked for twice when stdin is a terminal. "
-        "A running server closes that account's open sockets within token_check_interval "
-        "(60 s by default).",
+        "With redis_url set, running servers close that account's sockets at once; without, "
+        "within token_check_interval (60 s by default).",
     )
     parser.add_argument("--mobile", required=True, help="the account's login")
+    parser.add_argument("--redis-url", help="the servers' Redis (default: the config file's), to tell them")
     args = parser.parse_args(argv)
     settings = _settings(args)
     mobile = args.mobile.strip()
@@ -125,7 +129,27 @@ def passwd(argv: Sequence[str]) -> None:
         _fail(exc.msg)
     passwd_hash = accounts.hash_passwd(new)
     user_id, ended = _in_transaction(settings, lambda: admin.set_passwd(mobile, passwd_hash))
-    print(f"chatd: set the password of user {user_id} (mobile {mobile}); ended {ended} logins")
+    told = _tell_servers(settings, TokenRevoked(user_id, reason="password changed"))
+    print(f"chatd: set the password of user {user_id} (mobile {mobile}); ended {ended} logins{told}")
+
+
+def _tell_servers(settings: Settings, event: TokenRevoked) -> str:
+    """Publish a revocation on the chat's Redis, as a server would: every running process
+    closes those sockets and forgets those tokens at once. A note for the summary line."""
+    if not settings.redis_url:
+        return ""
+    with db.database.connection_context():  # bound and migrated by _in_transaction
+        uid = meta.chat_uid()
+    prefix = f"chatd:{uid}:".encode()
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    try:
+        for channel, data in buswire.encode(prefix, event, 0):
+            client.publish(channel, data)
+    except redis.RedisError as exc:
+        return f" (Redis not reached, {exc}: servers notice within token_check_interval)"
+    finally:
+        client.close()
+    return "; running servers told"
 
 
 def _archive_parser(command: str, description: str) -> argparse.ArgumentParser:

@@ -73,3 +73,24 @@ def test_passwd_help_says_when_a_running_server_notices():
     text = " ".join(done.stdout.split())
     for words in ("--mobile", "--config", "--database", "must log in again", "token_check_interval"):
         assert words in text
+
+
+@pytest.mark.redis
+@pytest.mark.gen_test(timeout=60)
+async def test_with_redis_passwd_closes_the_running_servers_sockets_at_once(tmp_path):
+    # The token check is an hour away: only the published revocation can close the socket.
+    redis_url = "redis://127.0.0.1:6379/0"
+    database = f"sqlite:///{tmp_path}/chatd.db"
+    server = ServerProcess(tmp_path, None, "--redis-url", redis_url, "--token-check-interval", "3600").start()
+    try:
+        api = Api(AsyncHTTPClient(), server.base_url)
+        ann = await register(api, "Ann")
+        a = await connect(server.base_url, ann)
+        assert (await api.ok("/user/me", ann.token))["id"] == ann.id  # its token cached now
+        args = ("passwd", "--database", database, "--redis-url", redis_url, "--mobile", ann.mobile)
+        done = chatd(*args, stdin="a new secret\n")
+        assert done.returncode == 0 and done.stdout.rstrip().endswith("running servers told"), done
+        assert await a.closed(10) == 4001
+        assert (await api.call("/user/me", ann.token))[0] == 401
+    finally:
+        server.stop()
