@@ -256,9 +256,11 @@ async def test_uploads_past_the_per_user_and_total_caps_get_429_before_their_bod
     writer.close()
 
     bob_held = await start_upload(base_url, bob.token, photo[:8192], declared_extra=1024 * 1024)
+    # Its bytes are arriving, so it holds its slot (taken before the body: on Redis, after
+    # a round trip the next request must not overtake).
+    await wait_for(lambda: len(temp_files(settings.upload_dir)) == 3, "three uploads in progress")
     status, env = await upload(http_client, base_url, bob.token, mediafiles.png_with_alpha())
     assert status == 429 and env["msg"], env  # three in progress in all
-    await wait_for(lambda: len(temp_files(settings.upload_dir)) == 3, "three uploads in progress")
 
     # When one ends, its slot is free again.
     abort(held[0][1])
