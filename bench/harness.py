@@ -309,8 +309,8 @@ class Readings:
     t_go: float = 0.0
     t_done: float = 0.0
     peak_rss: float = 0.0
-    # snapshot() at "before" (connecting), "go" (every socket open), "measure" and "end"
-    # (the window of a timed scenario), "done" (the load generator's result)
+    # snapshot() at "before" (connecting), "ready" (every socket open), "go" (sending, after
+    # the settle), "measure" and "end" (a timed scenario's window), "done" (its result)
     snaps: dict[str, Snapshot] = field(default_factory=dict)
     sockets: dict[int, int] = field(default_factory=dict)  # worker pid -> its sockets, at "go"
 
@@ -346,6 +346,7 @@ def run_loadgen(
         for line in proc.stdout:
             mark = line.strip()
             if mark == "#ready":
+                rd.snaps["ready"] = snapshot(server)  # every socket open: the end of a connect phase
                 time.sleep(settle)
                 rd.rss_ready = rss_mib(pg)
                 if isinstance(server, BenchServer) and server.workers:

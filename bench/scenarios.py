@@ -65,8 +65,11 @@ class Scenario:
     db: str = "base"
     group: int = 0  # the relay's --group-size
     targets: tuple[str, ...] = ORDER
-    timed: bool = False  # a measured window (#measure .. #end); else the whole send phase
-    per: tuple[str, str] | None = ("received_win", "message")  # CPU per: result key, unit
+    timed: bool = False  # a measured window (#measure .. #end)
+    # The second table's CPU figures: over which readings (harness.Readings.snaps), and per
+    # what (a key of the load generator's result, its name); None: no CPU figures.
+    span: tuple[str, str] | None = None
+    per: tuple[str, str] = ("received_win", "message")
     settle: float = 0.3
     timeout: float = 300.0
     results: dict[str, list[Metrics]] = field(default_factory=dict)
@@ -226,6 +229,7 @@ def make_scenarios(a: argparse.Namespace) -> list[Scenario]:
                 ("lg_share", "load generator CPU / wall", "{:.2f}", False),
             ],
             group=members,
+            span=("go", "done"),
             per=("received", "delivery"),
         ),
         Scenario(
@@ -253,7 +257,6 @@ def make_scenarios(a: argparse.Namespace) -> list[Scenario]:
                 ("rss", "server RSS with them, MiB", "{:.0f}", True),
             ],
             settle=2.0,
-            per=None,
         ),
         Scenario(
             "connect",
@@ -265,6 +268,7 @@ def make_scenarios(a: argparse.Namespace) -> list[Scenario]:
                 ("per_s", "sockets/s (chatd with token check)", "{:,.0f}", True),
                 ("lg_share", "load generator CPU / wall", "{:.2f}", False),
             ],
+            span=("before", "ready"),  # the load generator opens every socket before "#ready"
             per=("conns", "new socket"),
         ),
         Scenario(
@@ -279,7 +283,6 @@ def make_scenarios(a: argparse.Namespace) -> list[Scenario]:
             ],
             db="replay",
             targets=("chatd", *CLUSTER),
-            per=("received", "replayed message"),
         ),
     ]
     if a.big:
@@ -331,7 +334,6 @@ def big_scenario(n: int) -> Scenario:
         db="big",
         group=n,
         settle=2.0,
-        per=None,
         timeout=900,
     )
 
@@ -340,18 +342,15 @@ def cluster_metrics(sc: Scenario, target: Target, r: dict[str, Any], rd: Reading
     """The second table's figures: chatd's CPU (each worker's too), PostgreSQL's and Redis's,
     all three per message, and how the sockets split between the workers."""
     out: Metrics = {}
-    if len(rd.sockets) > 1:
+    if len(rd.sockets) > 1 and r["conns"] > 1:
         out["c_split"] = max(rd.sockets.values()) / max(1, sum(rd.sockets.values()))
     if sc.key == "idle" and "redis_mem" in rd.snaps.get("go", {}):
         out["c_redis_kb"] = (
             (rd.snaps["go"]["redis_mem"] - rd.snaps["before"]["redis_mem"]) / 1024 / r["conns"]
         )
-    s0, s1 = (
-        (rd.snaps.get("measure"), rd.snaps.get("end"))
-        if sc.timed
-        else (rd.snaps.get("go"), rd.snaps.get("done"))
-    )
-    if sc.per is None or s0 is None or s1 is None:
+    span = ("measure", "end") if sc.timed else sc.span
+    s0, s1 = (rd.snaps.get(span[0]), rd.snaps.get(span[1])) if span else (None, None)
+    if s0 is None or s1 is None:
         return out
     wall = max(1e-9, s1["t"] - s0["t"])
     chatd = s1["server"] - s0["server"]
@@ -433,7 +432,7 @@ def cluster_rows(sc: Scenario) -> list[tuple[str, str, str, bool]]:
     chatd's, each worker's, PostgreSQL's and Redis's CPU, and the socket split."""
     own = [row for row in sc.rows if row[0] not in ("srv_util", "lg_share")]
     extra: list[tuple[str, str, str, bool]] = []
-    if sc.per is not None:
+    if sc.timed or sc.span:
         extra += [
             ("c_srv", "chatd CPU / wall (1.0 = one core busy)", "{:.2f}", False),
             ("c_w_hi", "  the worker with more sockets, CPU / wall", "{:.2f}", False),
