@@ -442,7 +442,8 @@ def cluster_rows(sc: Scenario) -> list[tuple[str, str, str, bool]]:
             ("c_all_us", f"CPU per {sc.per[1]}: chatd + PostgreSQL + Redis, us", "{:,.1f}", True),
         ]
     if sc.key == "idle":
-        extra.append(("c_redis_kb", "Redis memory per idle socket, KB", "{:.2f}", True))
+        # no ratio: the memory column's figure is Redis's noise around 0
+        extra.append(("c_redis_kb", "Redis memory per idle socket, KB", "{:.2f}", False))
     extra.append(("c_split", "share of sockets on the busier worker (0.50: even)", "{:.2f}", False))
     lg = [row for row in sc.rows if row[0] == "lg_share"]
     return own + extra + lg
@@ -541,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="chatd-bench-seed-"))
     errors: dict[tuple[str, str], str] = {}
     services: Services | None = None
+    loads: list[float] = []
     try:
         build_loadgen()
         if any(t in CLUSTER for t in wanted):
@@ -556,7 +558,9 @@ def main(argv: list[str] | None = None) -> int:
                 for name in targets:
                     if (sc.key, name) in errors:
                         continue
-                    print(f"[{sc.key} {rep + 1}/{a.repeat}] {name} ...", file=sys.stderr, end=" ", flush=True)
+                    loads.append(os.getloadavg()[0])  # others' work on the machine shows here
+                    print(f"[{sc.key} {rep + 1}/{a.repeat}] {name} {time.strftime('%H:%M:%S')} "
+                          f"load {loads[-1]:.2f} ...", file=sys.stderr, end=" ", flush=True)  # fmt: skip
                     try:
                         m = run_one(sc, TARGETS[name], a, seeded, results)
                     except BenchError as exc:
@@ -579,6 +583,9 @@ def main(argv: list[str] | None = None) -> int:
     print_cluster_table(scenarios, errors, a)
     load = os.getloadavg()
     print(f"\n{time.monotonic() - t0:.0f} s; load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if loads:
+        print(f"1-minute load average as each run started: min {min(loads):.2f}, median "
+              f"{statistics.median(loads):.2f}, max {max(loads):.2f} (each run's is on stderr)")  # fmt: skip
     if a.json:
         print(json.dumps({s.key: s.results for s in scenarios}, indent=1))
     return 1 if errors else 0
