@@ -233,9 +233,12 @@ def start_baseline(tmp: Path) -> Server:
     return server
 
 
-def chatd_command(tmp: Path, port: int, extra_args: list[str]) -> tuple[list[str], dict[str, str]]:
-    """argv and environment of chatd on its defaults, in ``tmp`` (database ``tmp/chat.db``),
-    with only the send limit lifted; bench/scenarios.py starts it the same way."""
+def chatd_command(
+    tmp: Path, port: int, extra_args: list[str], database: str | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of chatd on its defaults, in ``tmp`` (database ``tmp/chat.db``
+    unless ``database`` names another URL), with only the send limit lifted;
+    bench/scenarios.py starts it the same way."""
     upload = tmp / "up"
     upload.mkdir(exist_ok=True)
     config = tmp / "bench.ini"  # empty: the defaults, not whatever config/chatd.ini says
@@ -245,7 +248,7 @@ def chatd_command(tmp: Path, port: int, extra_args: list[str]) -> tuple[list[str
         "--config", str(config),
         "--host", HOST,
         "--port", str(port),
-        "--database", f"sqlite:///{tmp / 'chat.db'}",
+        "--database", database or f"sqlite:///{tmp / 'chat.db'}",
         "--upload-dir", str(upload),
         # The per-user send limit (20/s by default) would otherwise refuse almost every
         # benchmark message with cmd 13; this measures the relay, not the limiter.
