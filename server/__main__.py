@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with cluster.metrics_dir() as metrics_dir:  # before the fork: every worker writes there
         supervisor = procs.Supervisor(
             settings.processes,
-            lambda index: run_loop(serve(cluster.for_worker(workers, index), sockets, index, metrics_dir)),
+            lambda index: run_loop(serve(workers, sockets, index, metrics_dir)),
             cluster.worker_exited,
         )
         code = supervisor.run()

@@ -22,6 +22,7 @@ from server.metrics import Metrics
 from server.pools import Pools
 from server.presence import RedisPresence
 from server.redisbus import RedisBus
+from server.services import messages as message_service
 from server.services import writing
 from server.services.messagelog import MessageLog
 from server.services.uploads import UploadSlots
@@ -106,7 +107,7 @@ def make_ctx(settings: Settings, metrics_dir: str = "") -> Ctx:
 
     async def publish(batch: list[Any]) -> None:
         if not bus.publishes_in_job:
-            await writing.publish(holder["ctx"], batch)
+            await message_service.publish_stored(holder["ctx"], batch)
 
     writer: MessageWriter[Any, Any] = MessageWriter(
         store, publish, settings.write_batch, settings.write_queue_max

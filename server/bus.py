@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -116,6 +116,8 @@ class Bus(Protocol):
     def unwatch_user(self, user_id: int) -> None: ...
     def watch_group(self, group_id: int) -> bool: ...
     def unwatch_group(self, group_id: int) -> None: ...
+    def on_state(self, listener: Callable[[bool], None]) -> None: ...
+    def on_recovered(self, action: Callable[[], Awaitable[None]]) -> None: ...
     def when_ready(self, callback: Callable[[], None]) -> None: ...
     async def sync(self) -> bool: ...
     async def start_after(self) -> int: ...
@@ -124,7 +126,24 @@ class Bus(Protocol):
     async def close(self) -> None: ...
 
 
-class InProcessBus:
+class NoWatcher:
+    """One process has every user's events: nothing to subscribe to, always live (the
+    in-process bus, and a hub made without a bus)."""
+
+    def watch_user(self, user_id: int) -> None:
+        pass
+
+    def unwatch_user(self, user_id: int) -> None:
+        pass
+
+    def watch_group(self, group_id: int) -> bool:
+        return True
+
+    def unwatch_group(self, group_id: int) -> None:
+        pass
+
+
+class InProcessBus(NoWatcher):
     """Hands each event straight to the subscribers, on the IOLoop that publishes it."""
 
     name = "in-process"
@@ -159,17 +178,10 @@ class InProcessBus:
     def publish_from_job(self, events: Sequence[Event], prev_max: int) -> None:
         raise RuntimeError("the in-process bus publishes on the loop, after the job")
 
-    # One process has every user's events: nothing to subscribe to, always ready.
-    def watch_user(self, user_id: int) -> None:
-        pass
+    def on_state(self, listener: Callable[[bool], None]) -> None:
+        pass  # never down
 
-    def unwatch_user(self, user_id: int) -> None:
-        pass
-
-    def watch_group(self, group_id: int) -> bool:
-        return True
-
-    def unwatch_group(self, group_id: int) -> None:
+    def on_recovered(self, action: Callable[[], Awaitable[None]]) -> None:
         pass
 
     def when_ready(self, callback: Callable[[], None]) -> None:

@@ -108,10 +108,6 @@ def worker_settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, media_threads=share)
 
 
-def for_worker(settings: Settings, index: int) -> Settings:
-    return settings
-
-
 @contextlib.contextmanager
 def metrics_dir() -> Iterator[str]:
     """A fresh directory for the workers' metrics files (prometheus-client's multiprocess

@@ -15,7 +15,7 @@ from server.metrics import Metrics
 from server.pools import Pools
 from server.presence import LocalPresence
 from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
-from server.services import accounts, contacts, tokenwatch
+from server.services import accounts, contacts, messages, tokenwatch
 from server.services.health import HealthCheck
 from server.services.tokenwatch import TokenWatch
 from server.settings import Settings
@@ -82,10 +82,8 @@ class Ctx:
 
     async def start(self) -> None:
         """Connect what needs the loop: the bus (Redis: subscriptions, catch-up)."""
-        on_state = getattr(self.bus, "on_state", None)
-        if on_state is not None:
-            on_state(self._bus_state)
-            self.bus.on_recovered(self._after_bus_outage)  # type: ignore[attr-defined]
+        self.bus.on_state(self._bus_state)
+        self.bus.on_recovered(self._after_bus_outage)
         await self.bus.start()
         await self.presence.start()
         self.metrics.bus_state(self.bus.live)
@@ -107,7 +105,7 @@ class Ctx:
         await tokenwatch.close_dead_token_sockets(self)
         users = tuple(self.hub.nodes)
         if users:
-            self.hub.notify(Notice(users, b'{"cmd":15,"type":"resync"}'))
+            self.hub.notify(Notice(users, messages.encode({"cmd": messages.CMD_NOTICE, "type": "resync"})))
 
     async def close(self) -> None:
         """Finish pending writes, then release threads and connections."""

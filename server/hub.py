@@ -7,7 +7,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from server.bus import Delivery, Event, Friendship, Membership, MembershipEnded, Notice, TokenRevoked
+from server.bus import (
+    Delivery,
+    Event,
+    Friendship,
+    Membership,
+    MembershipEnded,
+    Notice,
+    NoWatcher,
+    TokenRevoked,
+)
 from server.frames import text_frame
 from server.metrics import Metrics
 
@@ -45,20 +54,6 @@ class Watcher(Protocol):
     def unwatch_group(self, group_id: int) -> None: ...
 
 
-class _NoWatcher:
-    def watch_user(self, user_id: int) -> None:
-        pass
-
-    def unwatch_user(self, user_id: int) -> None:
-        pass
-
-    def watch_group(self, group_id: int) -> bool:
-        return True
-
-    def unwatch_group(self, group_id: int) -> None:
-        pass
-
-
 @dataclass(slots=True)  # one per online user: small, and what is rarely used made on demand
 class Node:
     sockets: dict[str, Outlet] = field(default_factory=dict)
@@ -83,7 +78,7 @@ class Hub:
         # (the original scanned every online user per group message).
         self.group_members: dict[int, set[int]] = {}
         self.ends = 0  # MembershipEnded events seen
-        self.watcher: Watcher = watcher or _NoWatcher()
+        self.watcher: Watcher = watcher or NoWatcher()
         # False while the bus is down: events that keep the friend and group sets exact may
         # be lost, so every send is checked by the database until they are reloaded.
         self.trusting = True

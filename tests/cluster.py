@@ -4,6 +4,7 @@ and the clients the cluster tests drive through them."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ from typing import Any
 import orjson
 from tornado.httpclient import AsyncHTTPClient
 
-from tests.conftest import REDIS_URL, Account, Api, ChatClient, connect
+from tests.conftest import REDIS_URL, Account, Api, ChatClient, befriend, connect, register
 from tests.serverproc import ServerProcess, free_port
 
 
@@ -204,3 +205,31 @@ class PrivatePostgres:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclasses.dataclass
+class Pair:
+    """Ann sending on one process, Bob (friends) reading from the start on another."""
+
+    ann: Account
+    bob: Account
+    sender: ChatClient  # Ann's socket
+    reader: Reader  # Bob's view
+    bob_client: ChatClient  # Bob's socket
+
+
+async def friends_across(sending: ServerProcess, reading: ServerProcess, api: Api) -> Pair:
+    ann, bob = await register(api, "Ann"), await register(api, "Bob")
+    await befriend(api, ann, bob)
+    reader = Reader(bob)
+    reader.cursor = 0
+    bob_client = await reader.open(reading)
+    return Pair(ann, bob, await connect(sending.base_url, ann), reader, bob_client)
+
+
+async def collect_acks(client: ChatClient, acks: dict[str, int], count: int, timeout: float = 10.0) -> None:
+    """Read `client`'s frames until `acks` (cmid -> id) holds `count` acks."""
+    while len(acks) < count:
+        frame = await client.next_frame(timeout)
+        if frame["cmd"] == 12:
+            acks[frame["cmid"]] = frame["id"]

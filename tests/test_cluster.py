@@ -19,6 +19,8 @@ from tests.cluster import (
     api_of,
     assert_exactly_once_in_order,
     children_of,
+    collect_acks,
+    friends_across,
     health,
     servers,
     start_server,
@@ -281,36 +283,26 @@ async def test_killing_the_senders_process_loses_no_acked_message_and_doubles_no
     a, b = start_server(tmp_path, pg_database), start_server(tmp_path, pg_database)
     with servers(a, b):
         api_b = api_of(b)
-        ann, bob = await register(api_b, "Ann"), await register(api_b, "Bob")
-        await befriend(api_b, ann, bob)
-        reader = Reader(bob)
-        reader.cursor = 0
-        bob_client = await reader.open(b)
-        sa = await connect(a.base_url, ann)
+        pair = await friends_across(a, b, api_b)
+        ann, bob, sa, reader = pair.ann, pair.bob, pair.sender, pair.reader
         total, kill_after = 400, 150
         cmids = [f"k{i}" for i in range(total)]
         for cmid in cmids:  # in flight all at once, as a busy client's queue would be
             await sa.send(cmd=10, dstid=bob.id, media=1, content=cmid, cmid=cmid)
         acked: dict[str, int] = {}
-        while len(acked) < kill_after:
-            frame = await sa.next_frame(10)
-            if frame["cmd"] == 12:
-                acked[frame["cmid"]] = frame["id"]
+        await collect_acks(sa, acked, kill_after)
         a.kill()  # right after the acks, with more committed or in flight
         sa = await connect(b.base_url, ann)  # the client comes back on another process
         for cmid in cmids:
             if cmid not in acked:
                 await sa.send(cmd=10, dstid=bob.id, media=1, content=cmid, cmid=cmid)
-        while len(acked) < total:
-            frame = await sa.next_frame(10)
-            if frame["cmd"] == 12:
-                acked[frame["cmid"]] = frame["id"]
+        await collect_acks(sa, acked, total)
         stored = await all_messages(api_b, ann.token, 10, bob.id)
         assert sorted(m["cmid"] for m in stored) == sorted(cmids)  # each stored once
         assert all(acked[m["cmid"]] == m["id"] for m in stored)
         # Bob, online on B throughout, got every one once, in order, also those A stored
         # and died before publishing.
-        await reader.read(bob_client, total)
+        await reader.read(pair.bob_client, total)
         assert_exactly_once_in_order(reader, set(acked.values()))
         assert [m["content"] for m in reader.messages] == [m["content"] for m in stored]
 
@@ -321,13 +313,8 @@ async def test_a_redis_restart_during_traffic_loses_no_acked_message(tmp_path, p
     try:
         a, b = start_server(tmp_path, pg_database, redis.url), start_server(tmp_path, pg_database, redis.url)
         with servers(a, b):
-            api_a = api_of(a)
-            ann, bob = await register(api_a, "Ann"), await register(api_a, "Bob")
-            await befriend(api_a, ann, bob)
-            reader = Reader(bob)
-            reader.cursor = 0
-            bob_client = await reader.open(b)
-            sa = await connect(a.base_url, ann)
+            pair = await friends_across(a, b, api_of(a))
+            bob, sa, reader, bob_client = pair.bob, pair.sender, pair.reader, pair.bob_client
             acked: list[int] = []
 
             async def send(count: int, tag: str) -> None:
@@ -391,23 +378,12 @@ async def test_a_postgresql_restart_is_waited_out_and_loses_no_acked_message(tmp
     try:
         with servers(start_server(tmp_path, pg.url), start_server(tmp_path, pg.url)) as (a, b):
             api_a = api_of(a)
-            ann, bob = await register(api_a, "Ann"), await register(api_a, "Bob")
-            await befriend(api_a, ann, bob)
-            reader = Reader(bob)
-            reader.cursor = 0
-            bob_client = await reader.open(b)
-            sa = await connect(a.base_url, ann)
+            pair = await friends_across(a, b, api_a)
+            ann, bob, sa, reader, bob_client = pair.ann, pair.bob, pair.sender, pair.reader, pair.bob_client
             acks: dict[str, int] = {}
-
-            async def collect_acks(count: int) -> None:
-                while len(acks) < count:
-                    frame = await sa.next_frame(40)
-                    if frame["cmd"] == 12:
-                        acks[frame["cmid"]] = frame["id"]
-
             for n in range(20):
                 await sa.send(cmd=10, dstid=bob.id, media=1, content=f"before {n}")
-            await collect_acks(20)
+            await collect_acks(sa, acks, 20, timeout=40)
             await asyncio.get_running_loop().run_in_executor(None, pg.stop)
             # While it is down: requests get 503 (try again), messages wait unacked.
             status, envelope = await api_a.call("/contact/loadfriend", ann.token)
@@ -415,7 +391,9 @@ async def test_a_postgresql_restart_is_waited_out_and_loses_no_acked_message(tmp
             for n in range(20):
                 await sa.send(cmd=10, dstid=bob.id, media=1, content=f"during {n}")
             await asyncio.get_running_loop().run_in_executor(None, pg.start)
-            await collect_acks(40)  # stored once it is back: nothing lost, nothing refused
+            await collect_acks(
+                sa, acks, 40, timeout=40
+            )  # stored once it is back: nothing lost, nothing refused
             await reader.read(bob_client, 40, timeout=20)
             assert_exactly_once_in_order(reader, set(acks.values()))
             contents = [m["content"] for m in reader.messages]

@@ -37,12 +37,18 @@ def store_unpublished(sender: int, dst: int, text: str) -> int:
     return message_q.insert_message(new_message(sender, dst, text), now_ms())["id"]
 
 
-@pytest.mark.gen_test(timeout=30)
-async def test_a_message_a_dead_process_stored_but_never_published_comes_before_the_next(api, base_url, ctx):
+async def friends_online(api, base_url):
+    """Ann and Bob, friends, each with a socket that is live (a sentinel went through)."""
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
     await befriend(api, ann, bob)
     sa, sb = await connect(base_url, ann), await connect(base_url, bob)
     await assert_next_is_sentinel(sb, sender=sa, dstid=bob.id)
+    return ann, bob, sa, sb
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_message_a_dead_process_stored_but_never_published_comes_before_the_next(api, base_url, ctx):
+    ann, bob, sa, sb = await friends_online(api, base_url)
     ghost = await ctx.pools.db(store_unpublished, ann.id, bob.id, "lost in a crash")
     await sa.send(cmd=10, dstid=bob.id, media=1, content="next")
     ack = await sa.next_frame()
@@ -55,10 +61,7 @@ async def test_a_message_a_dead_process_stored_but_never_published_comes_before_
 
 @pytest.mark.gen_test(timeout=30)
 async def test_an_unpublished_message_with_nothing_after_it_is_published_within_seconds(api, base_url, ctx):
-    ann, bob = await register(api, "Ann"), await register(api, "Bob")
-    await befriend(api, ann, bob)
-    sa, sb = await connect(base_url, ann), await connect(base_url, bob)
-    await assert_next_is_sentinel(sb, sender=sa, dstid=bob.id)
+    ann, bob, sa, sb = await friends_online(api, base_url)
     ghost = await ctx.pools.db(store_unpublished, ann.id, bob.id, "orphan")
     got = await sb.next_message(timeout=10)  # the housekeeping finds it and resyncs everyone
     assert (got["id"], got["content"]) == (ghost, "orphan")

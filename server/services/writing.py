@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from server.bus import Event
 from server.errors import ClientError
 from server.services.changes import ordered_job
-from server.services.messages import Outgoing, Stored, delivery_for, publish_stored, store_batch_apart
+from server.services.messages import Outgoing, Stored, delivery_for, store_batch_apart
 
 if TYPE_CHECKING:
     from server.context import Ctx
@@ -41,17 +41,13 @@ async def _retrying(ctx: Ctx, batch: list[Outgoing], store: Callable[[], Awaitab
 
 
 async def store(ctx: Ctx, batch: list[Outgoing]) -> list[Stored | BaseException]:
-    """In-process bus: store the batch; `publish` below runs once it is committed."""
+    """In-process bus: store the batch; messages.publish_stored runs once it is committed."""
 
     async def attempt() -> list[Stored | BaseException]:
         # shed=False: the writer's own queue is bounded, and it must never be refused.
         return await ctx.pools.db(store_batch_apart, batch, shed=False)
 
     return await _retrying(ctx, batch, attempt)
-
-
-async def publish(ctx: Ctx, stored: list[Stored]) -> None:
-    await publish_stored(ctx, stored)
 
 
 def _stored_and_events(batch: list[Outgoing]) -> tuple[list[Stored | BaseException], list[Event]]:
@@ -74,7 +70,3 @@ async def store_and_publish(ctx: Ctx, batch: list[Outgoing]) -> list[Stored | Ba
         return await ctx.pools.db(*job, shed=False, transaction=False)
 
     return await _retrying(ctx, batch, attempt)
-
-
-async def nothing(stored: list[Stored]) -> None:
-    """The publish step when store_and_publish published already."""
