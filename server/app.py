@@ -173,6 +173,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/contact/setrole", groups.SetRoleHandler),
         (r"/invite/([0-9a-fA-F]{32})", groups.InviteLinkHandler),
         (r"/message/history", messages.HistoryHandler),
+        (r"/message/get", messages.GetHandler),
         (r"/message/conversations", messages.ConversationsHandler),
         (r"/message/read", messages.MarkReadHandler),
         # friends

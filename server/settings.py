@@ -198,6 +198,12 @@ class Settings:
     )
     replay_page: int = _opt(500, _int(10, 10000), "messages read per query when replaying since=ID")
     max_text: int = _opt(4000, _int(1, 100_000), "longest text message, in characters")
+    edit_window: int = _opt(
+        48 * 3600, _int(0, 10 * 365 * 86400), "seconds after sending that its sender may edit a message"
+    )
+    recall_window: int = _opt(
+        120, _int(0, 10 * 365 * 86400), "seconds after sending that its sender may recall a message"
+    )
     max_frame_bytes: int = _opt(65536, _int(1024, 16 * 1024 * 1024), "largest WebSocket frame accepted")
     send_rate: float = _opt(
         20.0,
