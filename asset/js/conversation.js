@@ -13,7 +13,9 @@ const PRELOAD_PX = 400; // start fetching older messages this far before the top
 
 // What a bubble shows that can change after it was drawn; same signature = keep the node
 // (so a playing voice clip is not cut off when older messages are loaded above it).
-const signature = (msg) => `${msg.id}|${msg.state}|${msg.error}`;
+// `rev` counts the edits, recalls and reactions applied to it since (msgevents.js).
+const signature = (msg) => `${msg.id}|${msg.state}|${msg.error}|${msg.rev ?? 0}`;
+const FLASH_MS = 1600;
 
 export class ConversationView {
   #store;
@@ -139,6 +141,30 @@ export class ConversationView {
     this.list.insertBefore(li, (next && this.#bubbles.get(next)) || null);
     this.empty.hidden = true;
     if (stick) this.#scrollToBottom();
+  }
+
+  /** The drawn bubble of the open conversation's message `id`, or null. */
+  bubbleOf(id) {
+    return this.list.querySelector(`.msg[data-id="${Number(id)}"]`);
+  }
+
+  /**
+   * Scrolls to message `id` of the open conversation and flashes it, loading older pages
+   * until it is there (or there are none). Returns whether it was found.
+   */
+  async jumpTo(id) {
+    const key = this.key;
+    for (let pages = 0; !this.bubbleOf(id) && pages < 40; pages += 1) {
+      const conv = this.#store.conv(key);
+      if (this.key !== key || !conv.hasOlder) break;
+      await this.loadHistory(true);
+    }
+    const li = this.key === key && this.bubbleOf(id);
+    if (!li) return false;
+    li.scrollIntoView({ block: 'center' });
+    li.classList.add('msg--flash');
+    setTimeout(() => li.classList.remove('msg--flash'), FLASH_MS);
+    return true;
   }
 
   /** Puts a nickname learnt later into the bubbles that show a placeholder. */

@@ -21,6 +21,31 @@ function renderText(msg) {
   return el('p', { class: jumbo ? 'msg__text msg__text--jumbo' : 'msg__text', text });
 }
 
+// Extra parts of a bubble (a reply's quote, reactions, "edited", the actions button), each
+// `part(msg, who) -> {slot: 'top' | 'bottom' | 'meta', node} | null`, in registration order.
+const PARTS = [];
+
+/** Registers a bubble part (see PARTS). */
+export function registerBubblePart(part) {
+  PARTS.push(part);
+}
+
+function partsOf(msg, who) {
+  const slots = { top: [], bottom: [], meta: [] };
+  for (const part of PARTS) {
+    const got = part(msg, who);
+    if (got?.node) slots[got.slot].push(got.node);
+  }
+  return slots;
+}
+
+/** What a recalled message shows instead of itself. */
+function renderRecalled(msg, who) {
+  let text = who.mine ? 'You recalled a message' : `${who.name} recalled a message`;
+  if (msg.recalled !== msg.userid) text = 'Message removed by a group admin';
+  return el('p', { class: 'msg__text msg__text--muted msg__recalled', text });
+}
+
 /** Registers `render(msg) -> Node` for a media number. */
 export function registerMedia(media, render) {
   RENDERERS.set(media, render);
@@ -73,12 +98,16 @@ export function renderAvatar(userId, name) {
  * data-id / data-cmid / data-state / data-media are there for styling and tests.
  */
 export function renderBubble(msg, who, onRetry) {
-  const render = RENDERERS.get(msg.media) ?? renderUnsupported;
+  const render = msg.recalled ? () => renderRecalled(msg, who) : RENDERERS.get(msg.media) ?? renderUnsupported;
+  const parts = partsOf(msg, who);
   return el(
     'li',
     {
       class: who.mine ? 'msg msg--mine' : 'msg',
-      dataset: { id: msg.id, cmid: msg.cmid || null, state: msg.state, media: msg.media, userid: msg.userid },
+      dataset: {
+        id: msg.id, cmid: msg.cmid || null, state: msg.state, media: msg.media, userid: msg.userid,
+        recalled: msg.recalled ? '1' : null,
+      },
     },
     renderAvatar(msg.userid, who.name),
     el(
@@ -89,8 +118,11 @@ export function renderBubble(msg, who, onRetry) {
         { class: 'msg__meta' },
         el('span', { class: 'msg__from', dataset: { userid: msg.userid }, text: who.name }),
         msg.createat ? renderTime(msg.createat) : null,
+        ...parts.meta,
       ),
+      ...parts.top,
       el('div', { class: 'msg__body' }, render(msg)),
+      ...parts.bottom,
       renderStatus(msg, onRetry),
     ),
   );
