@@ -16,7 +16,7 @@ import { Outbox } from './outbox.js';
 import { ReadMarks } from './reads.js';
 import { ChatSocket } from './socket.js';
 import { MessageStore, convKey, parseKey } from './store.js';
-import { CLOSE_SESSION_ENDED, isEvent } from './wire.js';
+import { CLOSE_SESSION_ENDED, Media, isEvent } from './wire.js';
 
 const LOGIN = loginUrl(); // an invite or add-me link in the address comes back after sign-in
 const ENDED = `${LOGIN}&ended=1`; // the login page says the session ended
@@ -94,6 +94,7 @@ function start(me) {
     me: me.id,
     onReact: (msg, emoji) => actions.react(msg, emoji),
     onJump: (_msg, id) => view.jumpTo(id),
+    onChanged: (key, msg) => sidebar.changed(key, msg),
   });
   const actions = new MessageActions({
     store,
@@ -174,6 +175,7 @@ function start(me) {
   socket.addEventListener('message', ({ detail: frame }) => {
     if (isEvent(frame)) {
       events.apply(frame); // an edit, recall or reaction changes a message already shown
+      if (frame.media === Media.RECALL) sidebar.recalled(store.keyOf(frame), frame.ref, frame.userid);
       return;
     }
     const key = store.keyOf(frame);

@@ -75,6 +75,7 @@ function renderEmoji(msg) {
 /** A one-line summary of a message for the contact list ("📷 Photo", the text...). */
 export function previewText(msg) {
   if (!msg) return '';
+  if (msg.recalled) return 'Message recalled';
   switch (msg.media) {
     case Media.TEXT:
       return replaceShortcodes(msg.content ?? '').replace(/\s+/g, ' ');

@@ -28,18 +28,23 @@ export class MessageEvents {
   #me;
   #onReact;
   #onJump;
+  #onChanged;
   #quotes = new Map(); // message id -> row fetched for a quote (not in the store)
   #wanted = new Map(); // conversation key -> Set of ids to fetch
   #timer = null;
 
-  /** onReact(msg, emoji): toggle our reaction; onJump(msg, id): go to the quoted message. */
-  constructor({ store, view, names, me, onReact, onJump }) {
+  /**
+   * onReact(msg, emoji): toggle our reaction; onJump(msg, id): go to the quoted message;
+   * onChanged(key, msg): a message was edited or recalled (the conversation list's preview).
+   */
+  constructor({ store, view, names, me, onReact, onJump, onChanged }) {
     this.#store = store;
     this.#view = view;
     this.#names = names;
     this.#me = me;
     this.#onReact = onReact;
     this.#onJump = onJump;
+    this.#onChanged = onChanged;
     registerBubblePart((msg, who) => this.#quotePart(msg, who));
     registerBubblePart((msg) => this.#reactionsPart(msg));
     registerBubblePart((msg) => this.#editedPart(msg));
@@ -87,6 +92,7 @@ export class MessageEvents {
   #changed(msg) {
     msg.rev = (msg.rev ?? 0) + 1;
     this.#view.upsert(msg);
+    this.#onChanged?.(this.#store.keyOf(msg), msg);
     // Replies quoting it show the change too.
     for (const other of this.#store.conv(this.#store.keyOf(msg)).items) {
       if (other.ref === msg.id && other.media < Media.SYSTEM) this.#bump(other);

@@ -79,6 +79,9 @@ def test_edit_recall_and_a_reaction_are_seen_on_the_other_side_and_after_a_reloa
     expect(bob.page.locator("#messages")).not_to_contain_text("my bank PIN")
     expect(bob.page.locator("li.msg[data-recalled] .msg__recalled")).to_have_text("Ann recalled a message")
     expect(ann.page.locator("li.msg[data-recalled] .msg__recalled")).to_have_text("You recalled a message")
+    # Nor does the conversation list's preview show it.
+    preview = bob.page.locator("#friend-list .contact", has_text="Ann").locator(".contact__last")
+    expect(preview).to_have_text("Message recalled")
 
     # History shows the same after a reload.
     bob.page.reload()
