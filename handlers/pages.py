@@ -28,6 +28,8 @@ def client_limits(ctx: Ctx) -> str:
             "voice_max_seconds": settings.voice_max_seconds,
             # Whether the "Me" panel offers sign-up links (open: no need; closed: refused).
             "registration": settings.registration,
+            # Whether bubbles ask POST /link/preview for the links they show.
+            "link_previews": settings.link_previews,
         }
     ).decode()
 

@@ -176,6 +176,13 @@ def _chat_identity(db: peewee.Database) -> None:
         meta.chat_uid()
 
 
+def _link_previews(db: peewee.Database) -> None:
+    """Link previews: the cache of fetched previews (models/linkpreviews.py)."""
+    from models import linkpreviews
+
+    db.create_tables([linkpreviews.LinkPreview], safe=True)
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
@@ -183,6 +190,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_read_models(), safe=True),
     _consent,
     _chat_identity,
+    _link_previews,
 ]
 
 
