@@ -46,6 +46,7 @@ class Site:
     def __init__(self, address: str) -> None:
         self.requests: list[tuple[str, str]] = []
         self.release = asyncio.Event()
+        self.image = "/img.png"  # what pages name as their og:image
         site = self
 
         class Any_(tornado.web.RequestHandler):
@@ -92,7 +93,7 @@ class Site:
         elif path == "sentinel":
             handler.write("ok")
         else:
-            handler.write(page(title=path or "Home"))
+            handler.write(page(title=path or "Home", image=self.image))
 
     def paths(self) -> list[str]:
         return [uri for uri, _ in self.requests]
@@ -209,6 +210,17 @@ async def test_a_redirect_to_a_forbidden_address_is_refused_at_the_hop(api, http
     assert site.paths() == [f"/redirect?to={quote(target, safe='')}"]  # the allowed site was asked
     await other_site.sentinel(http_client)
     assert other_site.paths() == ["/sentinel"]  # the forbidden one never was
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("settings_overrides", [ALLOW_LOCAL])
+async def test_an_image_at_a_forbidden_address_is_not_fetched(api, http_client, site, other_site):
+    ann = await register(api, "Ann")
+    site.image = other_site.url("img.png")
+    data = await api.ok("/link/preview", ann.token, url=site.url("with-bad-image"))
+    assert data["title"] == "with-bad-image" and data["image"] == ""
+    await other_site.sentinel(http_client)
+    assert other_site.paths() == ["/sentinel"]
 
 
 @pytest.mark.gen_test(timeout=60)

@@ -135,7 +135,9 @@ async def _fetch_and_store(ctx: Ctx, user_id: int, url: str) -> PreviewRow:
             timeout=settings.link_preview_timeout,
         )
     except (linkfetch.Refused, TimeoutError) as exc:
-        log.info("no preview for %s: %s", url, exc or "timed out")
+        log.info(
+            "no preview from %s: %s", urlsplit(url).hostname, exc or "timed out"
+        )  # not the URL: it may hold a secret
         page = None
     if page is not None and page.status == 200 and page.mime in HTML_TYPES:
         # html.parser is pure Python: off the IOLoop, in the media threads.
@@ -153,7 +155,7 @@ async def _fetch_and_store(ctx: Ctx, user_id: int, url: str) -> PreviewRow:
             relative = image.removeprefix(storage.URL_PREFIX)
             await ctx.pools.media(storage.remove, settings.upload_dir, relative)
     except Exception:
-        log.exception("could not cache the preview of %s", url)
+        log.exception("could not cache a preview from %s", urlsplit(url).hostname)
     return row
 
 
@@ -177,7 +179,7 @@ async def _store_image(ctx: Ctx, user_id: int, page_url: str, image_url: str) ->
             timeout=settings.link_preview_timeout,
         )
     except (linkfetch.Refused, TimeoutError) as exc:
-        log.info("no preview image %s: %s", image_url, exc or "timed out")
+        log.info("no preview image from %s: %s", urlsplit(image_url).hostname, exc or "timed out")
         return ""
     if image.status != 200 or image.cut or not image.body:
         return ""
@@ -186,7 +188,7 @@ async def _store_image(ctx: Ctx, user_id: int, page_url: str, image_url: str) ->
             media.preview_thumbnail, image.body, settings.image_max_pixels, owner=("link-preview", user_id)
         )
     except ClientError as exc:
-        log.info("no preview image %s: %s", image_url, exc.msg)
+        log.info("no preview image from %s: %s", urlsplit(image_url).hostname, exc.msg)
         return ""
     relative = storage.relative_path(image_key(ctx, page_url), ".thumb.webp")
     await ctx.pools.media(storage.write_atomically, settings.upload_dir, relative, thumb)
