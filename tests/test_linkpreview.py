@@ -22,7 +22,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from server import linkfetch, pagemeta
-from tests.conftest import both_databases, register
+from tests.conftest import both_buses, both_databases, register
 
 ALLOW_LOCAL = {"link_previews": True, "link_preview_allow": ("127.0.0.1/32",)}
 PNG = io.BytesIO()
@@ -347,6 +347,7 @@ async def test_bad_urls_are_refused_and_strangers_get_401(api, site):
 
 @pytest.mark.gen_test(timeout=60)
 @pytest.mark.parametrize("settings_overrides", [{**ALLOW_LOCAL, "link_preview_rate": 2}])
+@both_buses  # with Redis the allowance is the chat's, leased from Redis
 async def test_fetches_are_limited_per_user_but_cached_answers_are_free(api, site):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
     for path in ("one", "two"):
@@ -384,3 +385,37 @@ def test_page_meta_reads_its_charset_and_resolves_the_image_against_the_page():
     html = f"<meta property='og:image' content='javascript:alert(1)'><title>{'x' * 500}</title>".encode()
     meta = pagemeta.parse_page(html, "utf-8", "https://example.org/")
     assert meta.image == "" and len(meta.title) == pagemeta.TITLE_MAX and meta.title.endswith("…")
+
+
+@pytest.fixture
+def tls_site(io_loop, tmp_path) -> Iterator[Site]:
+    """The site over HTTPS with a self-signed certificate for 127.0.0.1 (trusted by nobody)."""
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    made = Site("127.0.0.1")
+    made.server.stop()
+    made.sockets = bind_sockets(0, "127.0.0.1")
+    made.port = made.sockets[0].getsockname()[1]
+    made.server = HTTPServer(made.app, ssl_options=context)
+    made.server.add_sockets(made.sockets)
+    yield made
+    made.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("settings_overrides", [ALLOW_LOCAL])
+async def test_https_checks_the_certificate(api, tls_site):
+    ann = await register(api, "Ann")
+    url = tls_site.url("page").replace("http://", "https://")
+    status, _ = await preview(api, ann.token, url)
+    assert status == 404
+    assert tls_site.paths() == []  # the handshake failed: no request was sent over it
