@@ -44,7 +44,10 @@ function whenNearScreen(slot, action) {
   observer ??= new IntersectionObserver(
     (entries) => {
       for (const entry of entries) {
-        if (!entry.isIntersecting) continue;
+        if (!entry.isIntersecting) {
+          if (!entry.target.isConnected) observer.unobserve(entry.target); // its bubble was redrawn
+          continue;
+        }
         observer.unobserve(entry.target);
         waiting.get(entry.target)?.();
         waiting.delete(entry.target);
