@@ -31,6 +31,8 @@ def client_limits(ctx: Ctx) -> str:
             "recall_window": settings.recall_window,
             # Whether the "Me" panel offers sign-up links (open: no need; closed: refused).
             "registration": settings.registration,
+            # Whether bubbles ask POST /link/preview for the links they show.
+            "link_previews": settings.link_previews,
         }
     ).decode()
 

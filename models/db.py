@@ -198,6 +198,13 @@ def _message_events(db: peewee.Database) -> None:
     db.execute_sql("CREATE INDEX IF NOT EXISTS message_url ON message (url) WHERE url <> ''")
 
 
+def _link_previews(db: peewee.Database) -> None:
+    """Version 7: link previews: the cache of fetched previews (models/linkpreviews.py)."""
+    from models import linkpreviews
+
+    db.create_tables([linkpreviews.LinkPreview], safe=True)
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
@@ -206,6 +213,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _consent,
     _chat_identity,
     _message_events,
+    _link_previews,
 ]
 
 

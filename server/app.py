@@ -7,7 +7,21 @@ from typing import Any
 
 import tornado.web
 
-from handlers import admin, contacts, emoji, friends, groups, messages, ops, pages, qr, socket, upload, users
+from handlers import (
+    admin,
+    contacts,
+    emoji,
+    friends,
+    groups,
+    linkpreview,
+    messages,
+    ops,
+    pages,
+    qr,
+    socket,
+    upload,
+    users,
+)
 from handlers.base import BaseHandler, redact_tokens
 from handlers.outlet import Pinger
 from models import db, meta
@@ -186,6 +200,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/contact/unblock", friends.UnblockHandler),
         (r"/contact/blocked", friends.BlockedHandler),
         (r"/user/settings", friends.UserSettingsHandler),
+        (r"/link/preview", linkpreview.LinkPreviewHandler),
         (r"/attach/upload", upload.UploadHandler),
         (r"/upload/(.*)", upload.UploadFileHandler, {"path": str(settings.upload_dir)}),
     ]

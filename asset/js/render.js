@@ -4,6 +4,8 @@
 // a same-site /upload/ path before it goes into src/href.
 import { el } from './dom.js';
 import { replaceShortcodes } from './emoji.js';
+import { linkCard } from './linkcard.js';
+import { linkify } from './linkify.js';
 import { Media } from './wire.js';
 
 // Text: :smile: and the other catalog codes show as their character (the stored text is unchanged).
@@ -15,10 +17,14 @@ const RENDERERS = new Map([
 const ONLY_EMOJI = /^(?:\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Regional_Indicator}|\u200d|\ufe0f|\s)+$/u;
 
 function renderText(msg) {
-  const text = replaceShortcodes(msg.content ?? '');
+  const content = msg.content ?? '';
+  const text = replaceShortcodes(content);
   // One to three emoji alone are shown big, as people expect from other chat apps.
   const jumbo = ONLY_EMOJI.test(text) && [...new Intl.Segmenter().segment(text.trim())].length <= 3;
-  return el('p', { class: jumbo ? 'msg__text msg__text--jumbo' : 'msg__text', text });
+  // URLs become links (linkify.js); a link's preview card, if the server fetches them, goes below.
+  const body = el('p', { class: jumbo ? 'msg__text msg__text--jumbo' : 'msg__text' }, ...linkify(content, replaceShortcodes));
+  const card = linkCard(content);
+  return card ? el('div', { class: 'msg__linked' }, body, card) : body;
 }
 
 // Extra parts of a bubble (a reply's quote, reactions, "edited", the actions button), each
