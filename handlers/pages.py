@@ -26,6 +26,8 @@ def client_limits(ctx: Ctx) -> str:
             "image_max_bytes": settings.image_max_bytes,
             "voice_max_bytes": settings.voice_max_bytes,
             "voice_max_seconds": settings.voice_max_seconds,
+            "video_max_bytes": settings.video_max_bytes,
+            "file_max_bytes": settings.file_max_bytes,
             # Whether the "Me" panel offers sign-up links (open: no need; closed: refused).
             "registration": settings.registration,
         }

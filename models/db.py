@@ -176,6 +176,17 @@ def _chat_identity(db: peewee.Database) -> None:
         meta.chat_uid()
 
 
+def _media_files(db: peewee.Database) -> None:
+    """Version 6: videos and files keep the name they were uploaded with (media.name)."""
+    from playhouse.migrate import SchemaMigrator
+    from playhouse.migrate import migrate as run
+
+    if "name" in {c.name for c in db.get_columns("media")}:
+        return  # a new database made the table from today's model
+    field = peewee.CharField(max_length=255, constraints=[peewee.SQL("DEFAULT ''")])
+    run(SchemaMigrator.from_database(db).add_column("media", "name", field, allow_not_null=True))
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
@@ -183,6 +194,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_read_models(), safe=True),
     _consent,
     _chat_identity,
+    _media_files,
 ]
 
 
