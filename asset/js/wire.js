@@ -11,7 +11,8 @@ export const Cmd = Object.freeze({
 });
 
 // SYSTEM: a membership change stored in a group's stream (content: a JSON object).
-export const Media = Object.freeze({ TEXT: 1, VOICE: 3, IMAGE: 4, EMOJI: 6, SYSTEM: 10 });
+// VIDEO and FILE name an upload of that kind (the server fills pic, amount, memo).
+export const Media = Object.freeze({ TEXT: 1, VOICE: 3, IMAGE: 4, EMOJI: 6, VIDEO: 8, FILE: 9, SYSTEM: 10 });
 
 // Close code the server uses for a socket whose backlog grew too big: resume at once.
 export const CLOSE_TOO_SLOW = 1013;
