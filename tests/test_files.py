@@ -18,7 +18,7 @@ from tornado.httpclient import HTTPRequest
 from server import video
 from server.services.attachments import clean_name, content_disposition
 from tests import mediafiles
-from tests.conftest import assert_next_is_sentinel, befriend, connect, register
+from tests.conftest import assert_next_is_sentinel, befriend, both_databases, connect, register
 from tests.test_uploads import fetch, multipart, stored_files, upload
 
 MB = 1024 * 1024
@@ -90,6 +90,7 @@ async def test_what_is_not_a_video_is_refused_as_one_and_leaves_nothing(
         mediafiles.audio("mp3", 2.0, tmp_path),  # audio
         mediafiles.audio("webm", 2.0, tmp_path),  # a WebM, but audio only
         mediafiles.tiny_pdf(),
+        b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + os.urandom(5000),  # an MP4 head, then noise
     ]
     for data in cases:
         status, env = await upload(http_client, base_url, ann.token, data, kind="video")
@@ -225,6 +226,7 @@ async def friends(api, base_url):
     return ann, bob, await connect(base_url, ann), await connect(base_url, bob)
 
 
+@both_databases
 @pytest.mark.gen_test(timeout=120)
 async def test_video_and_file_messages_are_filled_from_their_uploads_stored_once_and_replayed(
     api, http_client, base_url, tmp_path

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS, Person
-from tests.mediafiles import tiny_pdf, video
+from tests.mediafiles import landscape, tiny_pdf, video
 
 
 def no_errors(*people: Person) -> None:
@@ -23,9 +23,13 @@ def send_video_and_pdf(sender: Person, tmp_path, fmt: str) -> None:
     clip.write_bytes(video(fmt, 3.0, tmp_path, size="480x270"))
     pdf = tmp_path / "Trip plan.pdf"
     pdf.write_bytes(tiny_pdf("Day 1: the lake"))
-    # One choice of two files, as a user picks them: the video goes as a video, the PDF as a file.
-    sender.page.set_input_files("#file-input", [str(clip), str(pdf)])
+    photo = tmp_path / "lake.jpg"
+    photo.write_bytes(landscape(640, 420))
+    # One choice of three files, as a user picks them: the photo still goes as a photo, the
+    # video as a video, the PDF as a file.
+    sender.page.set_input_files("#file-input", [str(photo), str(clip), str(pdf)])
     mine = sender.page.locator("li.msg--mine")
+    expect(mine.locator("img.msg__thumb")).to_have_count(1, timeout=30_000)
     expect(mine.locator("video.msg__video")).to_have_count(1, timeout=30_000)
     expect(mine.locator("a.filecard")).to_have_count(1, timeout=30_000)
     expect(mine.last).to_have_attribute("data-state", "sent")
@@ -33,6 +37,7 @@ def send_video_and_pdf(sender: Person, tmp_path, fmt: str) -> None:
 
 def check_received(viewer: Person, fmt: str, shot: str) -> None:
     page = viewer.page
+    expect(page.locator('li.msg[data-media="4"] img.msg__thumb')).to_have_count(1, timeout=30_000)
     clip = page.locator('li.msg[data-media="8"]').last
     expect(clip).to_be_visible(timeout=30_000)
     player = clip.locator("video.msg__video")
