@@ -29,6 +29,8 @@ def client_limits(ctx: Ctx) -> str:
             # Which messages still offer Edit and Recall (the server judges anyway).
             "edit_window": settings.edit_window,
             "recall_window": settings.recall_window,
+            "video_max_bytes": settings.video_max_bytes,
+            "file_max_bytes": settings.file_max_bytes,
             # Whether the "Me" panel offers sign-up links (open: no need; closed: refused).
             "registration": settings.registration,
             # Whether bubbles ask POST /link/preview for the links they show.

@@ -16,7 +16,7 @@ from handlers.base import BaseHandler
 from server import storage
 from server.errors import ClientError
 from server.httpserver import MULTIPART_SLACK
-from server.services import uploads
+from server.services import attachments, uploads
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,10 @@ class UploadHandler(BaseHandler):
         # Past this Tornado drops the connection; we answer 413 before it gets there.
         self.request.connection.set_max_body_size(limit + 1)  # type: ignore[union-attr]
         self.receiver = uploads.UploadReceiver(
-            self.ctx, self.request.headers.get("Content-Type", ""), declared
+            self.ctx,
+            self.request.headers.get("Content-Type", ""),
+            declared,
+            self.get_query_argument("name", ""),
         )
         self._last_bytes = IOLoop.current().time()
         self._watch_stall()
@@ -157,11 +160,14 @@ class UploadFileHandler(tornado.web.StaticFileHandler):
         ".gif": "image/gif",
         ".webp": "image/webp",
         ".mp3": "audio/mpeg",
+        ".mp4": "video/mp4",
+        ".webm": "video/webm",
     }
 
     CHUNK = 256 * 1024
     _checked: str | None = None
     _body_range: tuple[int | None, int | None] | None = None
+    _download_name: str | None = None  # a file (kind file): served only as this download
 
     async def get(self, path: str, include_body: bool = True) -> None:
         # StaticFileHandler resolves, stats and reads the file on the IOLoop; a slow or busy
@@ -170,6 +176,8 @@ class UploadFileHandler(tornado.web.StaticFileHandler):
         # the body is read in the pool chunk by chunk as the client takes it.
         pools = self.application.settings["ctx"].pools
         self._checked = await pools.media(self._check_path, path)
+        if self._checked is not None and self._checked.endswith(attachments.FILE_SUFFIX):
+            self._download_name = await attachments.download_name(self.application.settings["ctx"], path)
         await super().get(path, include_body)
         if self._body_range is not None and self.absolute_path is not None:
             await self._send_body(pools, self.absolute_path, *self._body_range)
@@ -230,8 +238,11 @@ class UploadFileHandler(tornado.web.StaticFileHandler):
     def set_extra_headers(self, path: str) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "public, max-age=31536000, immutable")
-        # Only inline-safe types are ever stored; anything else would be a download.
-        if self.get_content_type() == "application/octet-stream":
+        # Images, voice and video are stored re-encoded or remuxed and shown inline; a file
+        # (HTML, SVG, a script, anything) is octet-stream and only ever a download.
+        if self._download_name is not None:
+            self.set_header("Content-Disposition", attachments.content_disposition(self._download_name))
+        elif self.get_content_type() == "application/octet-stream":
             self.set_header("Content-Disposition", "attachment")
         self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
 

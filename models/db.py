@@ -205,6 +205,17 @@ def _link_previews(db: peewee.Database) -> None:
     db.create_tables([linkpreviews.LinkPreview], safe=True)
 
 
+def _media_files(db: peewee.Database) -> None:
+    """Version 8: videos and files keep the name they were uploaded with (media.name)."""
+    from playhouse.migrate import SchemaMigrator
+    from playhouse.migrate import migrate as run
+
+    if "name" in {c.name for c in db.get_columns("media")}:
+        return  # a new database made the table from today's model
+    field = peewee.CharField(max_length=255, constraints=[peewee.SQL("DEFAULT ''")])
+    run(SchemaMigrator.from_database(db).add_column("media", "name", field, allow_not_null=True))
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
@@ -214,6 +225,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _chat_identity,
     _message_events,
     _link_previews,
+    _media_files,
 ]
 
 

@@ -13,7 +13,7 @@ from models.db import BaseModel, now_ms
 class Media(BaseModel):
     key = peewee.CharField(max_length=32, unique=True)
     user_id = peewee.IntegerField(index=True)  # the uploader
-    kind = peewee.CharField(max_length=8)  # image | voice
+    kind = peewee.CharField(max_length=8)  # image | voice | video | file
     mime = peewee.CharField(max_length=64)  # the stored file's type, as served
     path = peewee.CharField(max_length=128)  # relative to the upload dir
     thumb = peewee.CharField(max_length=128, default="")
@@ -23,6 +23,7 @@ class Media(BaseModel):
     seconds = peewee.FloatField(default=0)
     waveform = peewee.TextField(default="")  # JSON list of peaks 0-255
     sha256 = peewee.CharField(max_length=64, index=True)
+    name = peewee.CharField(max_length=255, default="")  # a file's own name, cleaned (kind file)
     createat = peewee.BigIntegerField(default=now_ms)
 
 
@@ -39,6 +40,7 @@ class MediaRow(TypedDict):
     seconds: float
     waveform: list[int]
     sha256: str
+    name: str
 
 
 def media_row(m: Media) -> MediaRow:
@@ -55,6 +57,7 @@ def media_row(m: Media) -> MediaRow:
         seconds=m.seconds,
         waveform=orjson.loads(m.waveform) if m.waveform else [],
         sha256=m.sha256,
+        name=m.name,
     )
 
 

@@ -27,7 +27,9 @@ MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around an uploaded fi
 
 def upload_body_limit(settings: Settings) -> int:
     """The largest body an upload request may declare (any kind, with multipart framing)."""
-    return max(settings.image_max_bytes, settings.voice_max_bytes) + MULTIPART_SLACK
+    largest = max(settings.image_max_bytes, settings.voice_max_bytes, settings.video_max_bytes,
+                  settings.file_max_bytes)  # fmt: skip
+    return largest + MULTIPART_SLACK
 
 
 def make_http_server(app: tornado.web.Application, settings: Settings) -> HTTPServer:

@@ -67,17 +67,29 @@ VOICE_TYPES = frozenset(
     }
 )
 
+# Containers a browser plays in a <video>; QuickTime (iPhones) is stored remuxed as MP4.
+# libmagic cannot tell them from audio-only clips: ffmpeg decides (server/video.py).
+VIDEO_TYPES = frozenset({"video/mp4", "video/webm", "video/quicktime"})
+
 IMAGE = "image"
 VOICE = "voice"
+VIDEO = "video"
+FILE = "file"  # anything, kept as it came and only ever served as a download
 
 _magic = threading.local()
 
 
-def sniff(head: bytes) -> tuple[str, str]:
-    """(kind, mime) of an upload from its first bytes; ClientError(415) if not allowed."""
+def mime_of(head: bytes) -> str:
+    """libmagic's MIME type for an upload's first bytes (never its name)."""
     if not hasattr(_magic, "instance"):
         _magic.instance = magic.Magic(mime=True)  # one per thread: libmagic is not thread-safe
-    mime = _magic.instance.from_buffer(head[:SNIFF_BYTES])
+    mime: str = _magic.instance.from_buffer(head[:SNIFF_BYTES])
+    return mime
+
+
+def sniff(head: bytes) -> tuple[str, str]:
+    """(kind, mime) of an upload from its first bytes; ClientError(415) if not allowed."""
+    mime = mime_of(head)
     if mime in IMAGE_FORMATS:
         return IMAGE, mime
     if mime in VOICE_TYPES:

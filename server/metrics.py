@@ -155,7 +155,8 @@ class Metrics:
         )
         self.uploads = Counter(
             "chatd_uploads",
-            "uploads by kind (image, voice; unknown: refused before its bytes said) and outcome "
+            "uploads by kind (image, voice, video, file; av: an undeclared MP4/WebM; unknown: refused "
+            "before its bytes said) and outcome "
             "(stored; refused: a 4xx; failed: a 5xx; abandoned: the client left first)",
             ["kind", "outcome"],
             registry=own,

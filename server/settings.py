@@ -225,9 +225,17 @@ class Settings:
     voice_max_bytes: int = _opt(10 * 1024 * 1024, _int(1024, 1 << 30), "largest voice upload, in bytes")
     voice_max_seconds: float = _opt(120.0, _float(1, 3600), "longest voice clip, in seconds")
     voice_bitrate: str = _opt("64k", _bitrate, "MP3 bitrate voice clips are stored at (mono)")
+    video_max_bytes: int = _opt(
+        100 * 1024 * 1024, _int(1024, 1 << 34), "largest video upload (MP4, WebM), in bytes"
+    )
+    file_max_bytes: int = _opt(
+        50 * 1024 * 1024, _int(1024, 1 << 34), "largest file attachment (any other file), in bytes"
+    )
     media_threads: int = _opt(2, _int(1, 64), "threads for image and voice work (apart from the database's)")
     ffmpeg_timeout: float = _opt(
-        20.0, _float(1, 3600), "seconds decoding a voice clip may take (the whole job: media_job_timeout)"
+        20.0,
+        _float(1, 3600),
+        "seconds one ffmpeg run on a voice clip or video may take (the whole job: media_job_timeout)",
     )
     # accounts: hashing queue, login and registration limits, open sockets' tokens
     hash_queue: int = _opt(16, _int(1, 10000), "password hashes queued or running before logins get 503")

@@ -106,6 +106,16 @@ def write_atomically(root: Path, relative: str, data: bytes | IO[bytes]) -> Path
     return target
 
 
+def move_into_place(root: Path, temp: Path, relative: str) -> Path:
+    """Rename a finished temp file (inside the root, so on its filesystem) to its stored name,
+    readable by a web server in front as every stored file is."""
+    target = path_for(root, relative)
+    make_public_dirs(target.parent)
+    os.chmod(temp, FILE_MODE)
+    os.replace(temp, target)
+    return target
+
+
 def sweep_temp(root: Path, older_than_s: float = 3600.0) -> int:
     """Delete temp files left by uploads a crash interrupted; returns how many.
 

@@ -128,3 +128,60 @@ def many_frame_gif(frames: int, side: int = 1) -> bytes:
     rest = [colours[(i + 1) % 2] for i in range(frames - 1)]
     colours[0].save(out, "GIF", save_all=True, append_images=rest, duration=20, loop=0, optimize=False)
     return out.getvalue()
+
+
+def video(fmt: str, seconds: float, tmp: Path, size: str = "320x240", rotate: int = 0, audio: bool = True,
+          place: str = "") -> bytes:  # fmt: skip
+    """A test-pattern clip as phones and browsers make them: MP4 (H.264 + AAC) or WebM
+    (VP9 + Opus); `rotate` sets a display rotation (a portrait phone clip), `place` the
+    location metadata phones write."""
+    codecs = {
+        "mp4": ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac"],
+        "webm": ["-c:v", "libvpx-vp9", "-b:v", "200k", "-pix_fmt", "yuv420p", "-c:a", "libopus"],
+    }
+    made = tmp / f"made-{fmt}-{seconds}-{size}-{audio}.{fmt}"
+    cmd = [
+        FFMPEG,
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size={size}:rate=15:duration={seconds}",
+    ]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    cmd += [*codecs[fmt], *(["-an"] if not audio else []), "-shortest", str(made)]
+    subprocess.run(cmd, check=True, timeout=120)
+    if not rotate and not place:
+        return made.read_bytes()
+    out = tmp / f"phone-{rotate}-{made.name}"
+    tags = ["-metadata", f"location={place}"] if place else []
+    rotation = ["-display_rotation", str(rotate)] if rotate else []
+    subprocess.run([FFMPEG, "-v", "error", "-y", *rotation, "-i", str(made), "-c", "copy", *tags, str(out)],
+                   check=True, timeout=60)  # fmt: skip
+    return out.read_bytes()
+
+
+def tiny_pdf(text: str = "Hello from chatd") -> bytes:
+    """A real one-page PDF (any viewer opens it), written by hand with a correct xref."""
+    stream = f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)

@@ -259,6 +259,28 @@ async def test_chat_through_nginx_with_tls_and_uploads_served_from_disk(stack):
             assert response.headers.get(header) == direct.headers.get(header), (url, header)
     assert (partial.code, partial.body) == (206, served[photo["url"]].body[:10])
 
+    # Videos come from disk too, as chatd serves them; files go through chatd, which serves
+    # them only as named downloads.
+    clip_body, clip_type = multipart(mediafiles.video("mp4", 1.0, stack.upload_dir.parent), kind="video")
+    response = await client.fetch(HTTPRequest(
+        stack.base + "/attach/upload", method="POST", body=clip_body,
+        headers={"Content-Type": clip_type, "Authorization": f"Bearer {ann.token}"},
+    ))  # fmt: skip
+    clip = orjson.loads(response.body)["data"]
+    from_disk = await client.fetch(stack.base + clip["url"])
+    direct = await plain.fetch(stack.chatd.base_url + clip["url"])
+    assert from_disk.body == direct.body and from_disk.headers["Content-Type"] == "video/mp4"
+    page_body, page_type = multipart(
+        b"<html><script>alert(1)</script></html>", filename="page.html", kind="file"
+    )
+    response = await client.fetch(HTTPRequest(
+        stack.base + "/attach/upload", method="POST", body=page_body,
+        headers={"Content-Type": page_type, "Authorization": f"Bearer {ann.token}"},
+    ))  # fmt: skip
+    page = await client.fetch(stack.base + orjson.loads(response.body)["data"]["url"])
+    assert page.headers["Content-Type"] == "application/octet-stream"
+    assert page.headers["Content-Disposition"].startswith('attachment; filename="page.html"')
+
 
 def owner_of(pid: int) -> str:
     uid = next(

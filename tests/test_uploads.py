@@ -17,6 +17,7 @@ from tests import mediafiles
 from tests.conftest import register, wait_until
 
 ORIENTATION, GPS_IFD = mediafiles.ORIENTATION, mediafiles.GPS_IFD
+MB = 1024 * 1024
 
 
 def multipart(data: bytes, filename: str = "upload.bin", content_type: str = "application/octet-stream",
@@ -61,7 +62,8 @@ def stored_files(settings) -> list[str]:
 
 @pytest.fixture
 def settings_overrides():
-    return {"image_max_bytes": 8 * 1024 * 1024, "voice_max_seconds": 30.0}
+    # Videos and files have limits of their own (tests/test_files.py); 10 MB here as voice has.
+    return {"image_max_bytes": 8 * MB, "voice_max_seconds": 30.0, "video_max_bytes": 10 * MB}
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -180,8 +182,9 @@ async def test_what_is_not_an_image_or_voice_is_415_and_leaves_nothing(
 @pytest.mark.gen_test(timeout=30)
 async def test_video_is_not_a_voice_clip(api, http_client, base_url, settings, tmp_path):
     ann = await register(api, "Ann")
+    # (Sent without a kind, it would be a video message: tests/test_files.py.)
     status, env = await upload(
-        http_client, base_url, ann.token, mediafiles.audio("webm", 2.0, tmp_path, video=True)
+        http_client, base_url, ann.token, mediafiles.audio("webm", 2.0, tmp_path, video=True), kind="voice"
     )
     assert status == 415 and "video" in env["msg"]
     assert stored_files(settings) == []
@@ -331,10 +334,10 @@ async def test_malformed_requests_are_400_and_leave_nothing(api, http_client, ba
             raise_error=False,
         )
         assert response.code == 400, (headers, response.body)
-    status, _ = await upload(http_client, base_url, ann.token, mediafiles.png_with_alpha(), kind="video")
+    status, _ = await upload(http_client, base_url, ann.token, mediafiles.png_with_alpha(), kind="movie")
     assert status == 400
     response = await http_client.fetch(
-        HTTPRequest(base_url + "/attach/upload?kind=video", method="POST", headers=auth, body=b"x" * 10),
+        HTTPRequest(base_url + "/attach/upload?kind=movie", method="POST", headers=auth, body=b"x" * 10),
         raise_error=False,
     )
     assert response.code == 400

@@ -1,6 +1,8 @@
-// Photos and voice clips: where they come from (the Image button's file chooser, paste,
-// drag and drop; the recorder), the checks before upload, the upload, and then the media
-// message. The message goes to the conversation that was open when the file was chosen.
+// Photos, voice clips, videos and other files: where they come from (the Image and Attach
+// file buttons' choosers, paste, drag and drop; the recorder), the checks before upload, the
+// upload, and then the media message. The message goes to the conversation that was open
+// when the file was chosen. Photos go as photos and MP4/WebM/QuickTime as videos whichever
+// way they came; anything else is a file (a download card).
 import { byId } from './dom.js';
 import { formatBytes } from './media-util.js';
 import { clearNotice, showNotice } from './notice.js';
@@ -8,7 +10,9 @@ import { UploadQueue } from './uploads.js';
 import { Media } from './wire.js';
 
 // Some browsers give iPhone photos (HEIC) no type; the server sniffs the bytes anyway.
+const isImage = (f) => /^image\/(jpeg|png|gif|webp|hei[cf])$/.test(f.type) || /\.hei[cf]$/i.test(f.name);
 const imageFiles = (list) => [...(list ?? [])].filter((f) => f.type.startsWith('image/') || /\.hei[cf]$/i.test(f.name));
+const isVideo = (f) => /^video\/(mp4|webm|quicktime)$/.test(f.type);
 
 export class Attachments {
   #limits;
@@ -58,11 +62,46 @@ export class Attachments {
     this.#sendMedia(key, { media: Media.VOICE, url: media.url, amount: media.amount, memo: JSON.stringify(memo) });
   }
 
-  /** The media object, or null after showing why not. */
-  async #upload(file, kind, what) {
+  /** Uploads a video and sends it as a media 8 message; one the server cannot read as a
+   * video (an unusual codec or container) goes as a file instead. */
+  async sendVideo(file, key = this.#currentKey()) {
+    if (!key || !this.#fits(file, this.#limits.video_max_bytes, 'video')) return;
+    const media = await this.#upload(file, 'video', 'video', [415]);
+    if (media?.fallback) return this.sendFile(file, key);
+    if (!media) return;
+    const memo = { mime: media.mime, width: media.width, height: media.height, size: media.size };
+    this.#sendMedia(key, { media: Media.VIDEO, url: media.url, pic: media.pic, amount: media.amount, memo: JSON.stringify(memo) });
+  }
+
+  /** Uploads any file as it is and sends it as a media 9 message (a download card). */
+  async sendFile(file, key = this.#currentKey()) {
+    if (!key || !this.#fits(file, this.#limits.file_max_bytes, 'file')) return;
+    const media = await this.#upload(file, 'file', 'file');
+    if (!media) return;
+    const memo = { mime: media.mime, name: media.name, size: media.size };
+    this.#sendMedia(key, { media: Media.FILE, url: media.url, memo: JSON.stringify(memo) });
+  }
+
+  /** A photo as a photo, a video as a video, anything else as a file. */
+  sendAny(file, key = this.#currentKey()) {
+    if (isImage(file)) return this.sendImage(file, key);
+    if (isVideo(file)) return this.sendVideo(file, key);
+    return this.sendFile(file, key);
+  }
+
+  #fits(file, max, what) {
+    clearNotice();
+    if (!max || file.size <= max) return true;
+    showNotice(`That ${what} is too large (${formatBytes(file.size)}); the limit is ${formatBytes(max)}.`);
+    return false;
+  }
+
+  /** The media object, or null after showing why not ({fallback: true} for a status in `fallback`). */
+  async #upload(file, kind, what, fallback = []) {
     try {
       return await this.#uploads.enqueue(file, kind, what);
     } catch (err) {
+      if (fallback.includes(err.status)) return { fallback: true };
       if (err.code !== 'aborted') {
         const why = err.status === 413 ? `the ${what} is too large` : err.status === 415 ? `this kind of file cannot be sent` : err.message;
         showNotice(`Could not send the ${what}: ${why}`);
@@ -79,6 +118,13 @@ export class Attachments {
   }
 
   #bindImageSources() {
+    const fileInput = byId('file-input');
+    byId('file-btn').addEventListener('click', () => fileInput.click());
+    fileInput.addEventListener('change', () => {
+      const key = this.#currentKey();
+      if (key) [...fileInput.files].forEach((f) => this.sendAny(f, key));
+      fileInput.value = '';
+    });
     const button = byId('image-btn');
     const input = byId('image-input');
     button.addEventListener('click', () => input.click());
@@ -89,10 +135,13 @@ export class Attachments {
       input.value = ''; // choosing the same photo again must fire change again
     });
 
-    // Paste a screenshot or copied photo anywhere while a conversation is open.
+    // Paste a screenshot, a copied photo or file anywhere while a conversation is open.
     document.addEventListener('paste', (e) => {
-      const files = imageFiles(e.clipboardData?.files);
-      if (files.length && this.#sendAll(files)) e.preventDefault();
+      const files = [...(e.clipboardData?.files ?? [])];
+      const key = this.#currentKey();
+      if (!files.length || !key) return;
+      e.preventDefault();
+      files.forEach((f) => this.sendAny(f, key));
     });
 
     // Drop onto the conversation; elsewhere a dropped file must not replace the page.
@@ -115,9 +164,8 @@ export class Attachments {
       depth = 0;
       zone.classList.remove('is-drop-target');
       if (!zone.contains(e.target)) return;
-      const files = imageFiles(e.dataTransfer.files);
-      if (!files.length) showNotice('Only photos can be dropped here.');
-      else this.#sendAll(files);
+      const key = this.#currentKey();
+      if (key) [...e.dataTransfer.files].forEach((f) => this.sendAny(f, key));
     });
   }
 }

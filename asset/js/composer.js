@@ -21,7 +21,7 @@ export class Composer {
     this.#send = send;
     this.form = byId('composer');
     this.input = byId('message-input');
-    this.buttons = [byId('send-btn'), byId('emoji-btn'), byId('image-btn'), byId('voice-btn')];
+    this.buttons = [byId('send-btn'), byId('emoji-btn'), byId('image-btn'), byId('file-btn'), byId('voice-btn')];
     if (limits.max_text) this.input.maxLength = limits.max_text;
 
     const attachments = new Attachments({ limits, currentKey, sendMedia: send });

@@ -2,6 +2,7 @@
 // voice-player.js. Importing this module registers them with render.js.
 // Every URL taken from a message goes through uploadUrl/assetUrl before it reaches a src.
 import { el } from './dom.js';
+import { attachmentPreview } from './filecard.js'; // also registers the video and file renderers
 import { findEmoji, findSticker, isStickerCode, replaceShortcodes } from './emoji.js';
 import { openLightbox } from './lightbox.js';
 import { linkify } from './linkify.js';
@@ -90,7 +91,7 @@ export function previewText(msg) {
       return findEmoji(code)?.char ?? code;
     }
     default:
-      return 'Message';
+      return attachmentPreview(msg) ?? 'Message';
   }
 }
 

@@ -6,7 +6,7 @@ import { byId } from './dom.js';
 const MIN_SHOWN_MS = 600; // a fast upload still shows its bar long enough to be seen
 
 /**
- * Uploads `file` as `kind` ('image' | 'voice'); onProgress(fraction). Resolves to the media
+ * Uploads `file` as `kind` ('image' | 'voice' | 'video' | 'file'); onProgress(fraction). Resolves to the media
  * object ({media, url, pic, ...}); rejects with ApiError (status 0: no answer, or aborted).
  * Returns {done, abort}.
  */

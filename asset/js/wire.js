@@ -12,8 +12,9 @@ export const Cmd = Object.freeze({
 
 // SYSTEM: a membership change stored in a group's stream (content: a JSON object).
 // EDIT, RECALL, REACTION: events about the message their `ref` names (not shown as bubbles).
+// VIDEO and FILE name an upload of that kind (the server fills pic, amount, memo).
 export const Media = Object.freeze({
-  TEXT: 1, VOICE: 3, IMAGE: 4, EMOJI: 6, SYSTEM: 10, EDIT: 11, RECALL: 12, REACTION: 13,
+  TEXT: 1, VOICE: 3, IMAGE: 4, EMOJI: 6, VIDEO: 8, FILE: 9, SYSTEM: 10, EDIT: 11, RECALL: 12, REACTION: 13,
 });
 
 /** An edit, recall or reaction: it changes an earlier message instead of being one. */

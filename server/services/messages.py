@@ -30,7 +30,8 @@ from server import storage
 from server.bus import Delivery, Notice
 from server.emoji import EmojiCatalog
 from server.errors import ClientError
-from server.services import events
+from server.services import attachments, events
+from server.services.attachments import MEDIA_FILE, MEDIA_VIDEO
 from server.services.events import EventRules
 from server.settings import Settings
 
@@ -48,8 +49,12 @@ MEDIA_TEXT = 1
 MEDIA_VOICE = 3
 MEDIA_IMAGE = 4
 MEDIA_EMOJI = 6
-KNOWN_MEDIA = (MEDIA_TEXT, MEDIA_VOICE, MEDIA_IMAGE, MEDIA_EMOJI, MEDIA_EDIT, MEDIA_RECALL, MEDIA_REACTION)
-UPLOAD_MEDIA = (MEDIA_VOICE, MEDIA_IMAGE)
+KNOWN_MEDIA = (
+    *(MEDIA_TEXT, MEDIA_VOICE, MEDIA_IMAGE, MEDIA_EMOJI, MEDIA_VIDEO, MEDIA_FILE),
+    *(MEDIA_EDIT, MEDIA_RECALL, MEDIA_REACTION),
+)
+# Media that name an upload, and the kind that upload must be.
+UPLOAD_KINDS = {MEDIA_VOICE: "voice", MEDIA_IMAGE: "image", MEDIA_VIDEO: "video", MEDIA_FILE: "file"}
 
 CMID_MAX = 64
 HISTORY_MAX = 100
@@ -157,8 +162,8 @@ def check_frame(
         if not catalog.accepts(content):
             raise ClientError(400, f"unknown emoji code {content[:64]!r}")
     else:
-        # Voice and image messages name an upload of ours; store_batch checks it exists and
-        # is of that kind, and fills pic, amount and memo from it.
+        # Voice, image, video and file messages name an upload of ours; store_batch checks
+        # it exists and is of that kind, and fills pic, amount and memo from it.
         if storage.key_of_url(url) is None:
             raise ClientError(404, f"no such upload {url[:128]!r}")
         if len(content) > settings.max_text:
@@ -170,7 +175,7 @@ def check_frame(
         media=media,
         content=content,
         pic="",
-        url=url if media in UPLOAD_MEDIA else "",
+        url=url if media in UPLOAD_KINDS else "",
         memo="",
         amount=0.0,
         cmid=cmid,
@@ -324,9 +329,12 @@ def with_upload(new: NewMessage, uploads: dict[str, MediaRow]) -> NewMessage:
     row = uploads.get(storage.key_of_url(new["url"]) or "")
     if row is None:
         raise ClientError(404, f"no such upload {new['url'][:128]!r}")
-    wanted = "image" if new["media"] == MEDIA_IMAGE else "voice"
+    wanted = UPLOAD_KINDS[new["media"]]
     if row["kind"] != wanted:
-        raise ClientError(400, f"{new['url']} is not {'an image' if wanted == 'image' else 'a voice clip'}")
+        raise ClientError(400, f"{new['url']} is not {attachments.WHAT[wanted]}")
+    if wanted in ("video", "file"):
+        pic, amount, memo_text = attachments.message_fields(new["media"], row)
+        return {**new, "pic": pic, "amount": amount, "memo": memo_text}
     if wanted == "image":
         memo = {"mime": row["mime"], "width": row["width"], "height": row["height"], "size": row["size"]}
         return {**new, "pic": storage.url_for(row["thumb"]), "amount": 0.0, "memo": encode(memo).decode()}

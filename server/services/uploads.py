@@ -17,8 +17,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from models import media as media_q
 from models.media import MediaRow
-from server import media, storage
+from server import media, storage, video
 from server.errors import ClientError
+from server.services import attachments
+from server.services.attachments import AV
 from server.settings import Settings
 from server.sharedlimits import SharedSlots
 
@@ -29,17 +31,12 @@ log = logging.getLogger(__name__)
 
 MEDIA_IMAGE = 4
 MEDIA_VOICE = 3
-KINDS = (media.IMAGE, media.VOICE)
 FIELD_MAX = 64  # bytes of a non-file form field (kind)
+Decoded = media.ImageOut | media.VoiceOut | video.VideoOut
 
 
 def limit_for(ctx: Ctx, kind: str | None) -> int:
-    settings = ctx.settings
-    if kind == media.IMAGE:
-        return settings.image_max_bytes
-    if kind == media.VOICE:
-        return settings.voice_max_bytes
-    return max(settings.image_max_bytes, settings.voice_max_bytes)
+    return attachments.limit_for(ctx.settings, kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +99,17 @@ class UploadSlots:
 class UploadReceiver:
     """Takes a request body chunk by chunk: multipart (`file` plus an optional `kind`
     field) or the raw file as the whole body. File bytes go to a temp file via the media
-    pool; the size limit is checked as they arrive and the type from the first bytes."""
+    pool; the size limit is checked as they arrive and the type from the first bytes.
+    `name`: the file's name for a raw body (a multipart part's filename wins)."""
 
-    def __init__(self, ctx: Ctx, content_type: str, declared_kind: str | None) -> None:
+    def __init__(self, ctx: Ctx, content_type: str, declared_kind: str | None, name: str = "") -> None:
         self.ctx = ctx
         self.kind: str | None = None
         self.mime = ""
         self.declared_kind = declared_kind
         self.size = 0
+        self.name = attachments.clean_name(name)
+        self._hash = hashlib.sha256()  # of the bytes as they came (a file is stored so)
         # The temp file is made when the first file bytes arrive (in the media pool), so a
         # request refused before that leaves nothing behind.
         self.fd = -1
@@ -129,8 +129,7 @@ class UploadReceiver:
             if not boundary:
                 raise ClientError(400, "multipart body without a boundary")
             self._parser = MultipartParser(boundary, cast(Any, self._callbacks()))
-        if declared_kind is not None and declared_kind not in KINDS:
-            raise ClientError(400, "kind must be image or voice")
+        attachments.check_declared(declared_kind)
 
     # -- multipart callbacks (sync, inside parser.write) ---------------------------------
     def _callbacks(self) -> dict[str, Any]:
@@ -159,6 +158,8 @@ class UploadReceiver:
                 self._files_seen += 1
                 if self._files_seen > 1:
                     raise ClientError(400, "send one file per upload")
+                if options.get(b"filename"):
+                    self.name = attachments.clean_name(options[b"filename"].decode("utf-8", "replace"))
             self._part = {"name": name, "file": is_file, "data": bytearray()}
 
         def on_part_data(data: bytes, start: int, end: int) -> None:
@@ -239,6 +240,7 @@ class UploadReceiver:
         """In the media pool: make the temp file if needed, append, optionally close."""
         if self.path is None:
             self.fd, self.path = storage.temp_file(self.ctx.settings.upload_dir)
+        self._hash.update(data)
         view = memoryview(data)
         while view:
             view = view[os.write(self.fd, view) :]
@@ -255,13 +257,12 @@ class UploadReceiver:
             self.path.unlink(missing_ok=True)
 
     async def _sniff(self) -> None:
-        self.kind, self.mime = await self.ctx.pools.media(media.sniff, bytes(self._head))
+        self.mime = await self.ctx.pools.media(media.mime_of, bytes(self._head))
         wanted = self.declared_kind or self._fields.get("kind", b"").decode("utf-8", "replace") or None
-        if wanted is not None and wanted not in KINDS:
-            raise ClientError(400, "kind must be image or voice")
-        if wanted is not None and wanted != self.kind:
-            what = "an image" if wanted == media.IMAGE else "a voice clip"
-            raise ClientError(415, f"this file is not {what}")
+        self.kind = attachments.decide_kind(wanted, self.mime)
+        self.check_size()
+
+    def check_size(self) -> None:
         limit = limit_for(self.ctx, self.kind)
         if self.size > limit:
             raise ClientError(413, f"file is larger than {limit // (1024 * 1024)} MB")
@@ -278,9 +279,14 @@ class UploadReceiver:
         if self.kind is None:
             await self._sniff()
         declared = self._fields.get("kind", b"").decode("utf-8", "replace") or None
-        if declared is not None and declared != self.kind:  # a kind field after the file
-            raise ClientError(415 if declared in KINDS else 400, f"this file is not of kind {declared}")
+        if declared is not None and self.declared_kind is None and declared != self.kind:  # after the file
+            self.kind = attachments.decide_kind(declared, self.mime)
+            self.check_size()
         await self._flush(close=True)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
 
     def discard(self) -> None:
         """Forget the upload: its temp file is closed and deleted by the media pool, after
@@ -308,15 +314,16 @@ class UploadReceiver:
             log.exception("could not remove temp file %s", self.path)
 
 
-def _decode(
-    settings: Settings, kind: str, mime: str, path: Path
-) -> tuple[media.ImageOut | media.VoiceOut, float]:
+def _decode(settings: Settings, kind: str, mime: str, path: Path, work: Path) -> tuple[Decoded, float]:
     """Runs in a media worker process: all the decoding and encoding, and the seconds it
-    took there (the time waiting for a worker and the pipe's not counted)."""
+    took there (the time waiting for a worker and the pipe's not counted). A video is
+    remuxed into `work`, a temp file the caller removes if it is not moved into place."""
     started = time.monotonic()
-    out: media.ImageOut | media.VoiceOut
+    out: Decoded
     if kind == media.IMAGE:
         out = media.process_image(path, mime, settings.image_max_pixels, settings.image_max_frames)
+    elif kind == media.VIDEO or (kind == AV and video.has_video(video.probe(path, settings.ffmpeg_timeout))):
+        out = video.process_video(path, mime, work, settings.image_max_pixels, settings.ffmpeg_timeout)
     else:
         out = media.process_voice(
             path, settings.voice_max_seconds, settings.ffmpeg_timeout, settings.voice_bitrate
@@ -351,11 +358,12 @@ def _store(root: Path, user_id: int, kind: str, out: media.ImageOut | media.Voic
         seconds=seconds,
         waveform=waveform,
         sha256=hashlib.sha256(out.data).hexdigest(),
+        name="",
     )
 
 
 def answer_for(row: MediaRow) -> dict[str, Any]:
-    """The upload's answer `data`, as PROTOCOL.md lists it."""
+    """The upload's answer `data`, as PROTOCOL.md lists it (and README for video and file)."""
     answer: dict[str, Any] = {
         "media": MEDIA_IMAGE if row["kind"] == media.IMAGE else MEDIA_VOICE,
         "url": storage.url_for(row["path"]),
@@ -364,24 +372,49 @@ def answer_for(row: MediaRow) -> dict[str, Any]:
     }
     if row["kind"] == media.IMAGE:
         answer.update(pic=storage.url_for(row["thumb"]), width=row["width"], height=row["height"])
-    else:
+    elif row["kind"] == media.VOICE:
         answer.update(amount=row["seconds"], waveform=row["waveform"])
+    else:
+        answer.update(attachments.answer_fields(row))
     return answer
 
 
-async def do_upload(ctx: Ctx, user_id: int, receiver: UploadReceiver) -> dict[str, Any]:
-    """Process, store and record a received upload; the temp file is gone afterwards."""
+async def _processed(ctx: Ctx, user_id: int, receiver: UploadReceiver) -> MediaRow:
+    """The upload decoded (a file: as it came) and its files written; the temp files are
+    gone afterwards, whatever happened."""
     assert receiver.kind is not None and receiver.path is not None
+    root = ctx.settings.upload_dir
+    if receiver.kind == media.FILE:
+        try:
+            return await ctx.pools.media(
+                attachments.store_file, root, user_id, receiver.path, receiver.mime, receiver.name,
+                receiver.size, receiver.sha256,
+            )  # fmt: skip
+        finally:
+            await receiver.close()
+    work = receiver.path.with_name(receiver.path.name + ".video")
     try:
         # Each user's uploads take turns with everyone else's; a job past media_job_timeout
         # is killed (413), a crashed worker is a 415, a full line a 503 or 429.
         out, took = await ctx.pools.media_process(
-            _decode, ctx.settings, receiver.kind, receiver.mime, receiver.path, owner=user_id
+            _decode, ctx.settings, receiver.kind, receiver.mime, receiver.path, work, owner=user_id
         )
+        receiver.kind = media.VIDEO if isinstance(out, video.VideoOut) else receiver.kind
+        if receiver.kind == AV:  # it was audio only after all: a voice clip, with its limit
+            receiver.kind = media.VOICE
+            receiver.check_size()
+        ctx.metrics.media_time(receiver.kind, took)
+        if isinstance(out, video.VideoOut):
+            return await ctx.pools.media(attachments.store_video, root, user_id, out)
     finally:
         await receiver.close()
-    ctx.metrics.media_time(receiver.kind, took)
-    row = await ctx.pools.media(_store, ctx.settings.upload_dir, user_id, receiver.kind, out)
+        await ctx.pools.media(work.unlink, True)  # missing_ok: moved into place, or never made
+    return await ctx.pools.media(_store, root, user_id, receiver.kind, out)
+
+
+async def do_upload(ctx: Ctx, user_id: int, receiver: UploadReceiver) -> dict[str, Any]:
+    """Process, store and record a received upload; the temp file is gone afterwards."""
+    row = await _processed(ctx, user_id, receiver)
     try:
         # Not shed: the work is done and the files are written; refusing now would waste it.
         await ctx.pools.db(media_q.insert_media, row, shed=False)
