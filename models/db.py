@@ -176,6 +176,29 @@ def _chat_identity(db: peewee.Database) -> None:
         meta.chat_uid()
 
 
+def _live_settings(db: peewee.Database) -> None:
+    """Typing, presence and read receipts: each user may hide their presence and stop
+    sending read receipts (both on, as before, for everyone who existed)."""
+    from playhouse.migrate import SchemaMigrator
+    from playhouse.migrate import migrate as run
+
+    migrator = SchemaMigrator.from_database(db)
+    have = {c.name for c in db.get_columns("user")}
+    # NOT NULL with a DEFAULT in one ALTER TABLE, as in _consent (no table rebuild on SQLite).
+    run(
+        *(
+            migrator.add_column(
+                "user",
+                name,
+                peewee.BooleanField(constraints=[peewee.SQL("DEFAULT TRUE")]),
+                allow_not_null=True,
+            )
+            for name in ("show_presence", "send_receipts")
+            if name not in have
+        )
+    )
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
@@ -183,6 +206,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_read_models(), safe=True),
     _consent,
     _chat_identity,
+    _live_settings,
 ]
 
 
