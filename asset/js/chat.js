@@ -7,6 +7,7 @@ import { Sidebar } from './contacts.js';
 import { byId } from './dom.js';
 import { loadCatalog } from './emoji.js';
 import { loginUrl } from './links.js';
+import { wireLive } from './live.js';
 import './media.js'; // registers the image, voice, emoji and sticker renderers
 import { Names } from './names.js';
 import { Outbox } from './outbox.js';
@@ -75,9 +76,11 @@ function start(me) {
     else if (session.user?.id !== me.id) location.reload();
   });
 
+  let live = null; // typing, presence, receipts: wired once the views exist
   const view = new ConversationView({
     store,
     names,
+    decorate: (li, msg) => live?.decorate(li, msg),
     onRetry: (msg) => {
       outbox.retry(msg);
       composer.focus(); // the Retry button was just replaced
@@ -85,6 +88,7 @@ function start(me) {
   });
   const sidebar = new Sidebar({ names, me: me.id, onOpen: openConversation });
   const reads = new ReadMarks({ sidebar });
+  live = wireLive({ socket, store, names, view, sidebar });
   const outbox = new Outbox({
     socket,
     store,
@@ -127,6 +131,7 @@ function start(me) {
     composer.enable();
     setSidebarOpen(false);
     const loading = view.open(key, sidebar.titleOf(key));
+    live.opened(key, loading);
     consent.opened(); // the info button, or a locked composer if it is no longer ours
     composer.focus();
     await loading;
