@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from models.messages import count_all
-from server.services.live import TYPING_INTERVAL_S
+from server.bus import Ephemeral
+from server.buswire import GROUP, USER, decode, encode
+from server.services.live import TYPING_INTERVAL_S, typing_event
 from tests.cluster import api_of, servers, start_server
 from tests.conftest import (
     Account,
@@ -176,6 +178,40 @@ async def test_typing_frames_are_never_stored(api, base_url, ctx):
     assert [r["content"] for r in await api.ok("/message/history", bob.token, cmd=10, dstid=ann.id)] == [
         "after"
     ]
+
+
+def test_an_ephemeral_event_travels_redis_as_itself():
+    for event, kind, target in (
+        (typing_event(7, 10, 9, False), USER, 9),
+        (typing_event(7, 11, 3, True), GROUP, 3),
+    ):
+        [(channel, data)] = encode(b"chat:", event, 0)
+        assert channel == (b"chat:u:9" if kind == USER else b"chat:g:3") and data[:1] == b"X"
+        assert decode(kind, target, data) == event
+        assert isinstance(event, Ephemeral) and event.from_user == 7
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("bus_kind", ["redis"], indirect=True)
+@pytest.mark.gen_test(timeout=30)
+async def test_on_redis_typing_passes_a_held_stream_and_never_reads_the_log(api, base_url, ctx):
+    ann, bob = await register(api, "Ann"), await register(api, "Bob")
+    await befriend(api, ann, bob)
+    ann_sock, bob_sock = await connect(base_url, ann), await connect(base_url, bob)
+    await assert_next_is_sentinel(bob_sock, sender=ann_sock, dstid=bob.id)
+    await focus(bob_sock, 10, ann.id)
+    intake, reads = ctx.bus.intake, ctx.bus.intake.reads
+    intake.gate()  # as while subscriptions are confirmed: stored messages wait, in order
+    try:
+        await ann_sock.send(cmd=10, dstid=bob.id, media=1, content="held")
+        assert (await ann_sock.next_frame())["cmd"] == 12  # stored and given to Redis
+        await ann_sock.send(cmd=16, type="typing", dstcmd=10, dstid=bob.id)
+        # No id, nothing to order it by: it overtakes the held message.
+        assert await bob_sock.next_frame() == typing_from(ann, 10, ann.id)
+    finally:
+        intake.open_gate()
+    assert (await bob_sock.next_frame())["content"] == "held"
+    assert intake.reads == reads  # no read of the log for it
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ export class Receipts {
     }
   }
 
-  /** A cmd 16 "read" frame: {dstcmd, dstid, userid, readid}. */
+  /** A cmd 16 "read" frame: 1:1 {dstcmd, dstid, userid, readid}; group {dstcmd, dstid}, a hint. */
   heard(frame) {
     const key = convKey(frame.dstcmd, frame.dstid);
     if (frame.dstcmd === Cmd.SINGLE) this.#raise(key, frame.readid);

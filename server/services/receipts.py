@@ -56,8 +56,10 @@ def receipt_event(user_id: int, cmd: int, dst_id: int, before: int, now: int) ->
         return Delivery(0, encode({**frame, "dstid": user_id}), user_ids=(dst_id,))
     if not sends_receipts(user_id):
         return None
-    # Only the sockets that have the group open get it (server/focus.py).
-    return Ephemeral(encode({**frame, "dstid": dst_id}), (CMD_GROUP, dst_id), user_id, group_id=dst_id)
+    # Only the sockets that have the group open get it (server/focus.py), and only as "ask
+    # for your counts again": who read how far is not told to members who stopped receipts.
+    hint = {"cmd": CMD_LIVE, "type": "read", "dstcmd": cmd, "dstid": dst_id}
+    return Ephemeral(encode(hint), (CMD_GROUP, dst_id), user_id, group_id=dst_id)
 
 
 async def publish_receipt(ctx: Ctx, event: Event | None) -> None:
