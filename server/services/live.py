@@ -9,6 +9,7 @@ only processes serving that peer or group subscribe to."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ from server.services.messages import ID_MAX, charge, check_may_send, encode
 if TYPE_CHECKING:
     from server.context import Ctx
     from server.hub import Outlet
+
+log = logging.getLogger(__name__)
 
 CMD_LIVE = 16
 TYPING_INTERVAL_S = 3.0  # the page sends one every ~3 s while typing; more are dropped
@@ -120,8 +123,11 @@ async def _checked_flash(
     refusal): the database decides, as it does for a message."""
     try:
         await ctx.pools.db(check_may_send, user_id, *target)
-    except ClientError as exc:
+    except ClientError as exc:  # 403, 404, or 503 when the database queue is full
         refuse(exc)
+        return
+    except Exception:  # the database is down: a typing frame is not worth retrying
+        log.warning("user %d typing frame dropped: the database did not answer", user_id, exc_info=True)
         return
     await ctx.bus.flash(event)
 
