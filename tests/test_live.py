@@ -4,6 +4,8 @@ between two processes."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from models.messages import count_all
@@ -85,6 +87,22 @@ async def test_a_burst_of_typing_gives_one_frame_per_interval_and_stop_clears_it
     assert await bob_sock.next_frame() == typing_from(ann, 10, ann.id, stop=True)
     assert await bob_sock.next_frame() == typing_from(ann, 10, ann.id)
     await assert_next_is_sentinel(bob_sock, sender=ann_sock, dstid=bob.id)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_typing_goes_through_again_once_the_interval_has_passed(api, base_url, monkeypatch):
+    monkeypatch.setattr("server.services.live.TYPING_INTERVAL_S", 1.0)
+    ann, bob = await register(api, "Ann"), await register(api, "Bob")
+    await befriend(api, ann, bob)
+    ann_sock, bob_sock = await connect(base_url, ann), await connect(base_url, bob)
+    await assert_next_is_sentinel(bob_sock, sender=ann_sock, dstid=bob.id)
+    await focus(bob_sock, 10, ann.id)
+    for _round in range(2):
+        for _ in range(5):
+            await ann_sock.send(cmd=16, type="typing", dstcmd=10, dstid=bob.id)
+        assert await bob_sock.next_frame() == typing_from(ann, 10, ann.id)
+        await assert_next_is_sentinel(bob_sock, sender=ann_sock, dstid=bob.id)
+        await asyncio.sleep(1.05)  # the throttle's interval itself, not a wait for an event
 
 
 @both_buses
