@@ -7,21 +7,8 @@ from typing import Any
 
 import tornado.web
 
-from handlers import (
-    admin,
-    contacts,
-    emoji,
-    friends,
-    groups,
-    messages,
-    ops,
-    pages,
-    qr,
-    receipts,
-    socket,
-    upload,
-    users,
-)
+from handlers import admin, contacts, emoji, friends, groups, messages, ops, pages, qr, socket, upload, users
+from handlers import receipts as receipt_handlers
 from handlers.base import BaseHandler, redact_tokens
 from handlers.outlet import Pinger
 from models import db, meta
@@ -189,8 +176,8 @@ def routes(settings: Settings) -> list[Any]:
         (r"/message/history", messages.HistoryHandler),
         (r"/message/conversations", messages.ConversationsHandler),
         (r"/message/read", messages.MarkReadHandler),
-        (r"/message/readers", receipts.ReadersHandler),
-        (r"/message/readcounts", receipts.ReadCountsHandler),
+        (r"/message/readers", receipt_handlers.ReadersHandler),
+        (r"/message/readcounts", receipt_handlers.ReadCountsHandler),
         # friends
         (r"/contact/requests", friends.RequestsHandler),
         (r"/contact/accept", friends.AcceptHandler),

@@ -1,5 +1,6 @@
 // The "Me" panel (click your name): the "Add me" card with id, mobile, link and QR; the
-// "find me by my mobile number" setting; people you blocked, to unblock; a sign-up link.
+// "find me by my mobile number" setting, presence and read receipts (livesettings.js); people
+// you blocked, to unblock; a sign-up link.
 import { postData, postRows } from './api.js';
 import { el } from './dom.js';
 import { liveSettings } from './livesettings.js';
