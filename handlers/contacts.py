@@ -20,4 +20,5 @@ class LoadFriendHandler(BaseHandler):
 
 class PresenceHandler(BaseHandler):
     async def post(self) -> None:
-        self.ok_rows(await presence.list_presence(self.ctx, self.user_id))
+        only = self.id_arg("userid", required=False)  # one friend (the open chat's), else all
+        self.ok_rows(await presence.list_presence(self.ctx, self.user_id, only))

@@ -63,10 +63,19 @@ class BlockedHandler(BaseHandler):
 
 
 class UserSettingsHandler(BaseHandler):
-    """POST {findable?}: change the caller's own settings; answers all of them."""
+    """POST {findable?, show_presence?, send_receipts?}: change the caller's own settings;
+    answers all of them."""
 
     async def post(self) -> None:
-        self.ok(await friends.do_settings(self.ctx, self.user_id, findable=self.bool_arg("findable")))
+        self.ok(
+            await friends.do_settings(
+                self.ctx,
+                self.user_id,
+                findable=self.bool_arg("findable"),
+                show_presence=self.bool_arg("show_presence"),
+                send_receipts=self.bool_arg("send_receipts"),
+            )
+        )
 
     def bool_arg(self, name: str) -> bool | None:
         value = self.args.get(name)

@@ -21,7 +21,7 @@ from handlers.wsreader import ChunkedFrames
 from server.context import Ctx
 from server.errors import ClientError
 from server.ratelimit import LogThrottle
-from server.services import accounts, contacts, messages
+from server.services import accounts, contacts, live, messages
 from server.services.messages import Stored
 from server.writer import WriterClosed
 
@@ -59,6 +59,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     outlet: SocketOutlet | None = None
     pending = 0  # frames handed to the writer, not yet acked or refused
     resume: asyncio.Future[None] | None = None  # set while reading is paused
+    live_state: live.LiveState | None = None  # cmd 16 throttle, made on the first one
 
     @property
     def ctx(self) -> Ctx:
@@ -196,6 +197,11 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             cmid = messages.frame_cmid(frame)
             if messages.is_heartbeat(frame):
                 return None
+            if live.is_live(frame):  # typing, focus: never stored, never acked
+                if self.live_state is None:
+                    self.live_state = live.LiveState()
+                refuse = partial(self._refuse, outlet, None)
+                return live.do_live(self.ctx, self.user_id, outlet, self.live_state, frame, refuse)
             messages.do_send(
                 self.ctx, self.user_id, frame, outlet.key, partial(self._answer, outlet, cmid, arrived)
             )

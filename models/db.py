@@ -216,6 +216,29 @@ def _media_files(db: peewee.Database) -> None:
     run(SchemaMigrator.from_database(db).add_column("media", "name", field, allow_not_null=True))
 
 
+def _live_settings(db: peewee.Database) -> None:
+    """Version 9: typing, presence and read receipts: each user may hide their presence and stop
+    sending read receipts (both on, as before, for everyone who existed)."""
+    from playhouse.migrate import SchemaMigrator
+    from playhouse.migrate import migrate as run
+
+    migrator = SchemaMigrator.from_database(db)
+    have = {c.name for c in db.get_columns("user")}
+    # NOT NULL with a DEFAULT in one ALTER TABLE, as in _consent (no table rebuild on SQLite).
+    run(
+        *(
+            migrator.add_column(
+                "user",
+                name,
+                peewee.BooleanField(constraints=[peewee.SQL("DEFAULT TRUE")]),
+                allow_not_null=True,
+            )
+            for name in ("show_presence", "send_receipts")
+            if name not in have
+        )
+    )
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
@@ -226,6 +249,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _message_events,
     _link_previews,
     _media_files,
+    _live_settings,
 ]
 
 

@@ -23,6 +23,8 @@ class User(BaseModel):
     role = peewee.CharField(max_length=16, default="")  # "admin": a server admin
     disabled = peewee.BooleanField(default=False)  # an admin turned the account off
     findable = peewee.BooleanField(default=True)  # others may find this user by mobile
+    show_presence = peewee.BooleanField(default=True)  # friends see online / last seen
+    send_receipts = peewee.BooleanField(default=True)  # others see "read" on their messages
 
 
 class Token(BaseModel):
@@ -182,6 +184,30 @@ def live_digests(digests: list[str], max_idle_ms: int) -> set[str]:
 
 def set_findable(user_id: int, findable: bool) -> None:
     User.update(findable=findable).where(User.id == user_id).execute()
+
+
+def set_live_settings(user_id: int, show_presence: bool | None, send_receipts: bool | None) -> None:
+    """Presence and read receipts on or off (None: leave as it is)."""
+    fields = {
+        name: value
+        for name, value in (("show_presence", show_presence), ("send_receipts", send_receipts))
+        if value is not None
+    }
+    if fields:
+        User.update(**fields).where(User.id == user_id).execute()
+
+
+def live_flags(user_ids: Iterable[int]) -> dict[int, tuple[bool, bool]]:
+    """user id -> (show_presence, send_receipts); unknown ids are left out."""
+    ids = list(set(user_ids))
+    flags: dict[int, tuple[bool, bool]] = {}
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        query = User.select(User.id, User.show_presence, User.send_receipts).where(
+            User.id.in_(ids[start : start + 500])
+        )
+        for row in query:
+            flags[row.id] = (row.show_presence, row.send_receipts)
+    return flags
 
 
 # --- accounts and admin (issue 8) ---

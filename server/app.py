@@ -22,6 +22,7 @@ from handlers import (
     upload,
     users,
 )
+from handlers import receipts as receipt_handlers
 from handlers.base import BaseHandler, redact_tokens
 from handlers.outlet import Pinger
 from models import db, meta
@@ -190,6 +191,8 @@ def routes(settings: Settings) -> list[Any]:
         (r"/message/get", messages.GetHandler),
         (r"/message/conversations", messages.ConversationsHandler),
         (r"/message/read", messages.MarkReadHandler),
+        (r"/message/readers", receipt_handlers.ReadersHandler),
+        (r"/message/readcounts", receipt_handlers.ReadCountsHandler),
         # friends
         (r"/contact/requests", friends.RequestsHandler),
         (r"/contact/accept", friends.AcceptHandler),

@@ -77,7 +77,21 @@ class TokenRevoked:
     reason: str = "logged out"
 
 
-Event = Delivery | Membership | MembershipEnded | Friendship | Notice | TokenRevoked
+@dataclass(frozen=True)
+class Ephemeral:
+    """A frame for the sockets that have one conversation open (typing, a group read
+    receipt): never stored, no id, no place in the message order. `focus` is the
+    conversation as those sockets name it ((10, peer) or (11, group)); 1:1: the sockets of
+    `user_ids` only; group: of `group_id`'s members; never `from_user`'s own sockets."""
+
+    payload: bytes
+    focus: tuple[int, int]
+    from_user: int
+    user_ids: tuple[int, ...] = ()
+    group_id: int | None = None
+
+
+Event = Delivery | Membership | MembershipEnded | Friendship | Notice | TokenRevoked | Ephemeral
 Subscriber = Callable[[Event], None]
 
 
@@ -112,6 +126,11 @@ class Bus(Protocol):
     async def publish(self, event: Event) -> None: ...
     async def publish_many(self, events: Sequence[Event]) -> None: ...
     def publish_from_job(self, events: Sequence[Event], prev_max: int) -> None: ...
+    async def flash(self, event: Ephemeral) -> None:
+        """Carry an ephemeral frame at once, outside the message order: never read from the
+        log, lost (not retried) while the bus is down."""
+        ...
+
     def watch_user(self, user_id: int) -> None: ...
     def unwatch_user(self, user_id: int) -> None: ...
     def watch_group(self, group_id: int) -> bool: ...
@@ -174,6 +193,9 @@ class InProcessBus(NoWatcher):
                     subscriber(event)
                 except Exception:
                     log.exception("bus subscriber failed on %r", type(event).__name__)
+
+    async def flash(self, event: Ephemeral) -> None:
+        await self.publish_many((event,))
 
     def publish_from_job(self, events: Sequence[Event], prev_max: int) -> None:
         raise RuntimeError("the in-process bus publishes on the loop, after the job")

@@ -4,7 +4,9 @@ script every process publishes with.
 Channels (after the chat's prefix): `u:<id>` what one user's sockets get, `g:<id>` a
 group's messages, `all` what every process needs (revoked tokens, resyncs). A message is
 `D<id> <sent ms> <socket key or -> <frame payload>`: the payload is the frame the sockets
-get, encoded once by the process that stored it."""
+get, encoded once by the process that stored it. An ephemeral frame (typing, a group read
+receipt) is `X<from user> <focus cmd> <focus id> <frame payload>` on the same channels: no
+id, handed on at once, never read from the log."""
 
 from __future__ import annotations
 
@@ -12,7 +14,16 @@ from dataclasses import dataclass
 
 import orjson
 
-from server.bus import Delivery, Event, Friendship, Membership, MembershipEnded, Notice, TokenRevoked
+from server.bus import (
+    Delivery,
+    Ephemeral,
+    Event,
+    Friendship,
+    Membership,
+    MembershipEnded,
+    Notice,
+    TokenRevoked,
+)
 
 # KEYS: the watermark (highest id published), the `all` channel. ARGV: prev_max (the
 # highest id committed before this batch, read under the publish lock), batch_max (0: no
@@ -68,6 +79,11 @@ def encode(prefix: bytes, event: Event, now_ms: int) -> list[tuple[bytes, bytes]
         ]
     if isinstance(event, Notice):
         return [(prefix + b"u:%d" % user_id, b"N" + event.payload) for user_id in event.user_ids]
+    if isinstance(event, Ephemeral):
+        data = b"X%d %d %d " % (event.from_user, *event.focus) + event.payload
+        if event.group_id is not None:
+            return [(prefix + b"g:%d" % event.group_id, data)]
+        return [(prefix + b"u:%d" % user_id, data) for user_id in event.user_ids]
     assert isinstance(event, TokenRevoked)
     fields = {"user_id": event.user_id, "digests": event.digests, "keep": event.keep, "reason": event.reason}
     return [(prefix + b"all", b"T" + orjson.dumps(fields))]
@@ -82,6 +98,12 @@ def decode(kind: int, target_id: int, data: bytes) -> Event | Resync | None:
         if kind == GROUP:
             return Delivery(int(head_id), payload, group_id=target_id, skip_socket=socket_key)
         return Delivery(int(head_id), payload, user_ids=(target_id,), skip_socket=socket_key)
+    if tag == b"X":
+        from_user, focus_cmd, focus_id, payload = data[1:].split(b" ", 3)
+        focus = (int(focus_cmd), int(focus_id))
+        if kind == GROUP:
+            return Ephemeral(payload, focus, int(from_user), group_id=target_id)
+        return Ephemeral(payload, focus, int(from_user), user_ids=(target_id,))
     if tag == b"M":
         return Membership(target_id, int(data[1:]))
     if tag == b"E":

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from server.bus import (
     Delivery,
+    Ephemeral,
     Event,
     Friendship,
     Membership,
@@ -17,6 +18,7 @@ from server.bus import (
     NoWatcher,
     TokenRevoked,
 )
+from server.focus import Focus
 from server.frames import text_frame
 from server.metrics import Metrics
 
@@ -84,6 +86,7 @@ class Hub:
         self.trusting = True
         # Told (user id, sockets here) whenever a user's socket count here changes.
         self.on_count: Callable[[int, int], None] | None = None
+        self.focus = Focus()  # which conversation each socket has open (server/focus.py)
 
     def attach(self, user_id: int, outlet: Outlet) -> None:
         node = self.nodes.get(user_id)
@@ -101,6 +104,7 @@ class Hub:
         if node is None or node.sockets.get(outlet.key) is not outlet:
             return
         del node.sockets[outlet.key]
+        self.focus.drop(outlet.key)
         self.sockets_open -= 1
         self.metrics.sockets.dec()
         if self.on_count is not None:
@@ -225,6 +229,9 @@ class Hub:
             self.notify(event)
         elif isinstance(event, TokenRevoked):
             self.revoke(event)
+        elif isinstance(event, Ephemeral):
+            members = self.group_members.get(event.group_id, ()) if event.group_id is not None else ()
+            self.metrics.tally.frames_out += self.focus.deliver(event, members)
 
     def notify(self, notice: Notice) -> None:
         frame = text_frame(notice.payload)

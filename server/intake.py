@@ -81,6 +81,11 @@ class Intake:
 
     def receive(self, channel: bytes, data: bytes) -> None:
         """A message from the subscriber connection."""
+        if data[:1] == b"X":
+            # Ephemeral (typing, a group receipt): no id, nothing in the log to order it
+            # by or read it from. Handed on at once, even past a read of the log.
+            self._hand_on(channel, data)
+            return
         if data[:1] == b"R" or self.busy:
             if len(self._queue) >= QUEUE_MAX:
                 self._overflow()

@@ -32,7 +32,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from server.bus import Delivery, Event, MembershipEnded, Subscriber, highest_message_id, settle
+from server.bus import Delivery, Ephemeral, Event, MembershipEnded, Subscriber, highest_message_id, settle
 from server.buswire import PUBLISH_LUA, Channels, encode
 from server.intake import Intake, LogReader
 from server.redissub import Subscriber as RedisSubscriber
@@ -178,6 +178,19 @@ class RedisBus:
         except redis.RedisError as exc:
             self._went_down(exc)
             self._apply_unpublished(list(events))
+
+    async def flash(self, event: Ephemeral) -> None:
+        """One PUBLISH on the conversation's channel, which only processes with its users'
+        or group's sockets subscribe to. While Redis is down: this process's sockets only,
+        and no read of the log (there is nothing of it there)."""
+        if self.state == "live":
+            try:
+                for channel, data in encode(self.channels.prefix, event, 0):
+                    await self.client.publish(channel, data)
+                return
+            except redis.RedisError as exc:
+                self._went_down(exc)
+        self._dispatch(event)
 
     # --- what this process subscribes to (the hub says) -----------------------------------
 

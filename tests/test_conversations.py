@@ -34,7 +34,14 @@ async def test_every_friend_and_group_with_last_message_and_unread_count(api, ct
     assert [(r["cmd"], r["dstid"]) for r in rows][:2] == [(11, club["id"]), (10, bob.id)]  # newest first
     assert by[(10, bob.id)]["last"]["content"] == "b2" and by[(10, bob.id)]["unread"] == 2
     assert by[(11, club["id"])]["unread"] == 1 and by[(11, club["id"])]["last"]["userid"] == bob.id
-    assert by[(10, cat.id)] == {"cmd": 10, "dstid": cat.id, "last": None, "unread": 0, "readid": 0}
+    assert by[(10, cat.id)] == {
+        "cmd": 10,
+        "dstid": cat.id,
+        "last": None,
+        "unread": 0,
+        "readid": 0,
+        "peerread": 0,
+    }
 
     # Reading moves the count on every device; a mark never moves back.
     read = await api.ok("/message/read", ann.token, cmd=10, dstid=bob.id, id=b2)

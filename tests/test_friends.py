@@ -396,8 +396,9 @@ async def test_a_user_who_is_not_findable_is_unknown_by_mobile_only(api):
     ann, bob = await register(api, "Ann"), await register(api, "Bob")
     me = await api.ok("/user/me", bob.token)
     assert (me["id"], me["findable"], me["role"]) == (bob.id, True, "")
-    assert await api.ok("/user/settings", bob.token) == {"findable": True}
-    assert await api.ok("/user/settings", bob.token, findable=False) == {"findable": False}
+    live_defaults = {"show_presence": True, "send_receipts": True}  # tests/test_live_settings.py
+    assert await api.ok("/user/settings", bob.token) == {"findable": True, **live_defaults}
+    assert await api.ok("/user/settings", bob.token, findable=False) == {"findable": False, **live_defaults}
     assert (await api.ok("/user/me", bob.token))["findable"] is False
 
     nobody = assert_error(*await api.call("/user/find", ann.token, mobile="13800000002"), 404)
@@ -408,5 +409,5 @@ async def test_a_user_who_is_not_findable_is_unknown_by_mobile_only(api):
     assert (await api.ok("/user/find", ann.token, id=bob.id))["id"] == bob.id
     assert (await api.ok("/contact/addfriend", ann.token, dstid=bob.id))["status"] == "requested"
 
-    assert await api.ok("/user/settings", bob.token, findable="true") == {"findable": True}  # a form post
+    assert (await api.ok("/user/settings", bob.token, findable="true"))["findable"] is True  # a form post
     assert (await api.ok("/user/find", ann.token, mobile=bob.mobile))["id"] == bob.id

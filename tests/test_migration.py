@@ -72,7 +72,10 @@ def snapshot() -> dict[str, Any]:
             (c.owner_id, c.dst_id) for c in Contact.select().where(Contact.cate == contacts.FRIEND)
         ),
         "members": sorted((c.dst_id, c.owner_id, c.role, c.joinid, c.leftid) for c in members),
-        "users": [(u.id, u.role, u.disabled, u.findable) for u in User.select().order_by(User.id)],
+        "users": [
+            (u.id, u.role, u.disabled, u.findable, u.show_presence, u.send_receipts)
+            for u in User.select().order_by(User.id)
+        ],
         "tokens": Token.select().count(),
         "groups": [
             (g.id, g.is_open, g.history) for g in contacts.Community.select().order_by(contacts.Community.id)
@@ -83,7 +86,7 @@ def snapshot() -> dict[str, Any]:
 @pytest.mark.gen_test(timeout=60)
 async def test_previous_release_database_is_migrated_keeping_everything(ctx):
     state = await ctx.pools.db(snapshot)
-    assert state["version"] == len(db.MIGRATIONS) == 8
+    assert state["version"] == len(db.MIGRATIONS) == 9
     # Version 5 gave the chat an identity its processes share (their Redis names).
     assert len(ctx.chat_uid) == 16 and ctx.chat_uid == await ctx.pools.db(meta.chat_uid)
     assert state["friends"] == [(ALICE, BOB), (BOB, ALICE), (BOB, CAROL), (CAROL, BOB)]
@@ -95,8 +98,9 @@ async def test_previous_release_database_is_migrated_keeping_everything(ctx):
         (WORK, BOB, owner, 0, 0),
         (WORK, DAVE, member, 0, 0),
     ]  # current members (leftid 0) who see the whole history (joinid 0); creators own
-    assert state["users"] == [(ALICE, "admin", False, True)] + [
-        (u, "", False, True) for u in (BOB, CAROL, DAVE)
+    # Presence shown and read receipts sent, as before they could be turned off.
+    assert state["users"] == [(ALICE, "admin", False, True, True, True)] + [
+        (u, "", False, True, True, True) for u in (BOB, CAROL, DAVE)
     ]
     assert state["tokens"] == 4
     assert state["groups"] == [(FAMILY, False, "joined"), (WORK, False, "joined")]

@@ -1,7 +1,9 @@
 // The "Me" panel (click your name): the "Add me" card with id, mobile, link and QR; the
-// "find me by my mobile number" setting; people you blocked, to unblock; a sign-up link.
+// "find me by my mobile number" setting, presence and read receipts (livesettings.js); people
+// you blocked, to unblock; a sign-up link.
 import { postData, postRows } from './api.js';
 import { el } from './dom.js';
+import { liveSettings } from './livesettings.js';
 import { actionButton, isPanelOpen, linkBox, openPanel, panelSection, refillPanel } from './panel.js';
 
 /** The link that offers "Send a friend request to ME" to whoever opens it. */
@@ -86,7 +88,7 @@ function signupInvite() {
 
 /** Opens the panel; me: /user/me's answer (plus the mobile kept from login). */
 export async function openMePanel(me, { onChanged, registration }) {
-  const head = [card(me), findableSetting(me)];
+  const head = [card(me), findableSetting(me), liveSettings(me)];
   openPanel('me', `${me.nickname} (#${me.id})`, ...head, panelSection('Blocked', el('p', { class: 'hint', text: 'Loading…' })));
   const blocked = await blockedList(onChanged);
   // Sign-up links: for anyone on an invite-only server, for server admins on any.

@@ -8,6 +8,7 @@ import { byId } from './dom.js';
 import { loadCatalog } from './emoji.js';
 import { roleName } from './groupinfo.js';
 import { loginUrl } from './links.js';
+import { wireLive } from './live.js';
 import './media.js'; // registers the image, voice, emoji and sticker renderers
 import { MessageActions } from './msgactions.js';
 import { MessageEvents } from './msgevents.js';
@@ -78,9 +79,11 @@ function start(me) {
     else if (session.user?.id !== me.id) location.reload();
   });
 
+  let live = null; // typing, presence, receipts: wired once the views exist
   const view = new ConversationView({
     store,
     names,
+    decorate: (li, msg) => live?.decorate(li, msg),
     onRetry: (msg) => {
       outbox.retry(msg);
       composer.focus(); // the Retry button was just replaced
@@ -110,6 +113,7 @@ function start(me) {
     },
   });
   const reads = new ReadMarks({ sidebar });
+  live = wireLive({ socket, store, names, view, sidebar });
   const outbox = new Outbox({
     socket,
     store,
@@ -153,6 +157,7 @@ function start(me) {
     setSidebarOpen(false);
     const loading = view.open(key, sidebar.titleOf(key));
     actions.opened(key);
+    live.opened(key, loading);
     consent.opened(); // the info button, or a locked composer if it is no longer ours
     composer.focus();
     await loading;

@@ -35,6 +35,8 @@ export class Sidebar {
   #current = null;
   #loading = null;
   #again = null;
+  afterRender = () => {}; // after each redraw of the lists (presence dots)
+  onConversations = () => {}; // each /message/conversations answer (read receipts)
 
   /** me: our user id; onOpen(key): the user picked a conversation. */
   constructor({ names, me, onOpen }) {
@@ -83,6 +85,7 @@ export class Sidebar {
         const last = mine?.last && mine.last.id == null ? mine.last : row.last;
         this.#convs.set(key, { last, unread: row.unread, readid: row.readid, at: last?.createat ?? mine?.at ?? 0 });
       }
+      this.onConversations(convs);
       this.error.hidden = true;
       ok = true;
     } catch (err) {
@@ -189,6 +192,7 @@ export class Sidebar {
   render() {
     this.#fill(this.friendList, 'friend', [...this.#friends.values()], (u) => u.nickname, 'No friends yet.');
     this.#fill(this.groupList, 'group', [...this.#groups.values()], (g) => g.name, 'No groups yet.');
+    this.afterRender();
   }
 
   #avatar(kind, id, name) {

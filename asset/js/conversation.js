@@ -21,16 +21,18 @@ export class ConversationView {
   #store;
   #names;
   #onRetry;
+  #decorate;
   #bubbles = new Map(); // message object -> its <li>, for the open conversation only
   #drawn = new WeakMap(); // <li> -> signature of what it shows
   #loadingOlder = false;
   key = null;
 
-  /** onRetry(msg): resend a failed message. */
-  constructor({ store, names, onRetry }) {
+  /** onRetry(msg): resend a failed message; decorate(li, msg): add to a bubble just drawn. */
+  constructor({ store, names, onRetry, decorate = () => {} }) {
     this.#store = store;
     this.#names = names;
     this.#onRetry = onRetry;
+    this.#decorate = decorate;
     this.pane = byId('message-pane');
     this.list = byId('messages');
     this.title = byId('conv-title');
@@ -188,6 +190,7 @@ export class ConversationView {
       this.#names.resolve(msg.userid).then((n) => n && this.rename(msg.userid, n));
     }
     const li = renderBubble(msg, { mine, name }, this.#onRetry);
+    this.#decorate(li, msg); // read receipts (receipts.js)
     this.#drawn.set(li, signature(msg));
     return li;
   }

@@ -8,6 +8,7 @@
 //   ended    {code} after 4001 or 4008: the socket stays closed (after `offline`)
 //   read     {dstcmd, dstid, readid, unread} (cmd 14: read on one of our devices)
 //   notice   a cmd 15 frame: a friend request, friend or group added/removed, resync
+//   live     a cmd 16 frame: someone typing, a read receipt (live.js)
 import { CLOSE_SESSION_ENDED, CLOSE_TOO_MANY_SOCKETS, CLOSE_TOO_SLOW, Cmd } from './wire.js';
 
 const HEARTBEAT_MS = 25_000; // below the 30-60 s idle timeouts of common proxies and NATs
@@ -133,6 +134,7 @@ export class ChatSocket extends EventTarget {
     else if (frame.cmd === Cmd.REFUSED) this.#emit('refused', frame);
     else if (frame.cmd === Cmd.READ) this.#emit('read', frame);
     else if (frame.cmd === Cmd.NOTICE) this.#emit('notice', frame);
+    else if (frame.cmd === Cmd.LIVE) this.#emit('live', frame);
     else if ((frame.cmd === Cmd.SINGLE || frame.cmd === Cmd.GROUP) && Number.isInteger(frame.id)) {
       if (this.#seen.has(frame.id)) return; // replayed after a reconnect: already shown
       this.#remember(frame.id);

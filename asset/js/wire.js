@@ -8,6 +8,7 @@ export const Cmd = Object.freeze({
   REFUSED: 13, // our frame was refused; the socket stays open
   READ: 14, // a conversation was marked read on one of our devices: {dstcmd, dstid, readid, unread}
   NOTICE: 15, // a contact or membership change: {type, user | userid | group | dstid}; never stored
+  LIVE: 16, // ephemeral, never stored: typing, focus, read receipts ({type, dstcmd, dstid, userid, ...})
 });
 
 // SYSTEM: a membership change stored in a group's stream (content: a JSON object).

@@ -29,6 +29,8 @@ class FriendAnswer(TypedDict):
 
 class OwnSettings(TypedDict):
     findable: bool
+    show_presence: bool  # friends see online / last seen (off: nobody's is shown to you either)
+    send_receipts: bool  # others see "read" (off: you see no one's either)
 
 
 class OwnFlags(OwnSettings):
@@ -275,20 +277,35 @@ async def get_own_flags(ctx: Ctx, user_id: int) -> OwnFlags:
         user = user_q.find_by_id(user_id)
         if user is None:
             raise ClientError(404, "no such user")
-        return OwnFlags(findable=user.findable, role=user.role, mobile=user.mobile)
+        return OwnFlags(
+            findable=user.findable,
+            show_presence=user.show_presence,
+            send_receipts=user.send_receipts,
+            role=user.role,
+            mobile=user.mobile,
+        )
 
     return await ctx.pools.db(read)
 
 
-async def do_settings(ctx: Ctx, user_id: int, findable: bool | None) -> OwnSettings:
+async def do_settings(
+    ctx: Ctx,
+    user_id: int,
+    findable: bool | None,
+    show_presence: bool | None = None,
+    send_receipts: bool | None = None,
+) -> OwnSettings:
     """Change the caller's own settings (those given) and answer all of them."""
 
     def change() -> OwnSettings:
         if findable is not None:
             user_q.set_findable(user_id, findable)
+        user_q.set_live_settings(user_id, show_presence, send_receipts)
         user = user_q.find_by_id(user_id)
         if user is None:
             raise ClientError(404, "no such user")
-        return OwnSettings(findable=user.findable)
+        return OwnSettings(
+            findable=user.findable, show_presence=user.show_presence, send_receipts=user.send_receipts
+        )
 
     return await ctx.pools.db(change)
