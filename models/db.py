@@ -176,6 +176,14 @@ def _chat_identity(db: peewee.Database) -> None:
         meta.chat_uid()
 
 
+def _search_index(db: peewee.Database) -> None:
+    """Full-text search: the trigram index over message text and captions, filled with the
+    messages already stored (models/search.py)."""
+    from models import search
+
+    search.create_index(db)
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
@@ -183,6 +191,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_read_models(), safe=True),
     _consent,
     _chat_identity,
+    _search_index,
 ]
 
 

@@ -10,6 +10,7 @@ import tornado.web
 from handlers import admin, contacts, emoji, friends, groups, messages, ops, pages, qr, socket, upload, users
 from handlers.base import BaseHandler, redact_tokens
 from handlers.outlet import Pinger
+from handlers.search import SearchHandler
 from models import db, meta
 from models import messages as message_q
 from server.bus import Bus, InProcessBus
@@ -175,6 +176,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/message/history", messages.HistoryHandler),
         (r"/message/conversations", messages.ConversationsHandler),
         (r"/message/read", messages.MarkReadHandler),
+        (r"/message/search", SearchHandler),
         # friends
         (r"/contact/requests", friends.RequestsHandler),
         (r"/contact/accept", friends.AcceptHandler),

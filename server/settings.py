@@ -315,6 +315,7 @@ class Settings:
         "open: anyone; invite: a sign-up link (the first account needs none); closed: chatd adduser only",
     )
     find_rate: int = _opt(10, _int(1, 10_000), "lookups by mobile one user may make per minute")
+    search_rate: int = _opt(30, _int(1, 10_000), "message searches one user may make per minute")
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> Settings:
