@@ -6,11 +6,13 @@ import { ConversationView } from './conversation.js';
 import { Sidebar } from './contacts.js';
 import { byId } from './dom.js';
 import { loadCatalog } from './emoji.js';
+import { setOpener } from './jump.js';
 import { loginUrl } from './links.js';
 import './media.js'; // registers the image, voice, emoji and sticker renderers
 import { Names } from './names.js';
 import { Outbox } from './outbox.js';
 import { ReadMarks } from './reads.js';
+import { bindSearch } from './search.js';
 import { ChatSocket } from './socket.js';
 import { MessageStore, convKey, parseKey } from './store.js';
 import { CLOSE_SESSION_ENDED } from './wire.js';
@@ -121,12 +123,14 @@ function start(me) {
   const markSeen = () => view.key && reads.mark(view.key, store.newestId(view.key));
   document.addEventListener('visibilitychange', () => seeing(view.key) && markSeen());
 
-  async function openConversation(key) {
+  // `at`: a message id to open the conversation at (jump.js openAt), instead of its latest.
+  async function openConversation(key, at = null) {
     sidebar.select(key);
     updateTitle();
     composer.enable();
     setSidebarOpen(false);
-    const loading = view.open(key, sidebar.titleOf(key));
+    const title = sidebar.titleOf(key);
+    const loading = at == null ? view.open(key, title) : view.openAt(key, title, at);
     consent.opened(); // the info button, or a locked composer if it is no longer ours
     composer.focus();
     await loading;
@@ -137,6 +141,9 @@ function start(me) {
     const n = sidebar.totalUnread();
     document.title = n ? `(${n}) chatd` : 'chatd';
   }
+
+  setOpener(openConversation);
+  bindSearch({ sidebar, names, store });
 
   // The catalog turns :codes: and emoji messages into characters; draw them again once.
   loadCatalog().then((catalog) => {
