@@ -73,6 +73,7 @@ async def test_latin_and_chinese_text_is_found_case_insensitively_with_the_hit_m
     await insert(ctx, ann, 10, bob.id, "ok see you")
     await insert(ctx, bob, 10, ann.id, "100% sure, under_score")
     await insert(ctx, ann, 10, bob.id, "nothing to see")
+    await insert(ctx, ann, 10, bob.id, "saved in C:\\temp")
 
     [hit] = await search(api, ann, "lighthouse")
     assert hit["message"] == lighthouse  # the stored row, as history gives it
@@ -94,6 +95,9 @@ async def test_latin_and_chinese_text_is_found_case_insensitively_with_the_hit_m
     assert await found(api, ann, "_") == ["100% sure, under_score"]
     assert await found(api, ann, "lighthouse nowhere") == []
     assert await found(api, ann, "e%s") == []
+    assert await found(api, ann, "\\") == ["saved in C:\\temp"]
+    assert await found(api, ann, ":\\t") == ["saved in C:\\temp"]
+    assert await found(api, ann, "\\%") == []
 
 
 @both_databases
