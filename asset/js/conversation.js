@@ -82,6 +82,8 @@ export class ConversationView {
     this.key = key;
     this.title.textContent = title;
     this.showError('');
+    this.#bubbles = new Map(); // nothing of the conversation shown before until its page is here
+    this.list.replaceChildren();
     let rows;
     try {
       rows = await postRows('/message/history', { ...parseKey(key), around: id, limit: PAGE });
