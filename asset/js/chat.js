@@ -143,7 +143,7 @@ function start(me) {
   }
 
   setOpener(openConversation);
-  bindSearch({ sidebar, names, store });
+  bindSearch({ sidebar, names, store, currentKey: () => view.key });
 
   // The catalog turns :codes: and emoji messages into characters; draw them again once.
   loadCatalog().then((catalog) => {

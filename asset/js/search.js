@@ -28,19 +28,24 @@ export function snippetNodes({ snippet, highlights }) {
   return nodes;
 }
 
-/** Wires the sidebar's search form; `sidebar` names conversations, `names` people. */
-export function bindSearch({ sidebar, names, store }) {
+/**
+ * Wires the sidebar's search form; `sidebar` names conversations, `names` people,
+ * `currentKey()` is the open conversation (the panel offers to search only there).
+ */
+export function bindSearch({ sidebar, names, store, currentKey }) {
   const input = byId('search-input');
   let generation = 0; // answers to an older search are dropped
 
   byId('search-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const q = input.value.trim();
-    if (q) show(q);
+    if (q) show(q, null);
   });
 
-  function show(q) {
+  function show(q, scope) {
     const run = ++generation;
+    const open = currentKey();
+    const only = open ? el('input', { id: 'search-only', type: 'checkbox', checked: scope === open }) : null;
     const field = el('input', { id: 'search-again', type: 'search', value: q, maxlength: 100, autocomplete: 'off',
       'aria-label': 'Search messages' });
     const again = el('form', { class: 'mini-form__row', role: 'search' }, field,
@@ -50,9 +55,11 @@ export function bindSearch({ sidebar, names, store }) {
       const next = field.value.trim();
       if (next) {
         input.value = next;
-        show(next);
+        show(next, only?.checked ? open : null);
       }
     });
+    only?.addEventListener('change', () => field.value.trim() && again.requestSubmit());
+    const onlyLabel = only ? el('label', { class: 'search-only' }, only, ` Only in ${sidebar.titleOf(open)}`) : null;
     const short = q.split(/\s+/).every((word) => Array.from(word).length < TRIGRAM);
     const note = short ? el('p', { class: 'panel__meta', text: 'Short words are looked for in your newest 5,000 messages only.' }) : null;
     const status = el('p', { id: 'search-status', class: 'panel__meta', role: 'status', text: 'Searching…' });
@@ -65,7 +72,8 @@ export function bindSearch({ sidebar, names, store }) {
     async function page() {
       more.disabled = true;
       try {
-        const hits = await postRows('/message/search', { q, limit: PAGE, ...(before ? { before } : {}) });
+        const body = { q, limit: PAGE, ...(scope ? parseKey(scope) : {}), ...(before ? { before } : {}) };
+        const hits = await postRows('/message/search', body);
         if (run !== generation || !isPanelOpen('search')) return;
         list.append(...hits.map(hitItem));
         count += hits.length;
@@ -82,7 +90,7 @@ export function bindSearch({ sidebar, names, store }) {
       }
     }
     more.addEventListener('click', page);
-    openPanel('search', 'Search messages', again, note, status, list, more);
+    openPanel('search', 'Search messages', again, onlyLabel, note, status, list, more);
     page();
   }
 

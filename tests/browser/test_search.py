@@ -79,9 +79,23 @@ def test_a_search_hit_far_back_opens_its_message_on_desktop_and_phone(friends):
     assert ann.errors == [] and bob.errors == []
 
 
-def test_no_result_says_so(friends):
-    ann, _ = friends
-    search_for(ann, "nothing like this")
+def test_search_only_in_the_open_conversation_and_none_found(friends, people):
+    ann, bob = friends  # Ann has Bob's conversation open
+    cat = people()
+    cat.register("30009", "Cat")
+    cat.add_friend(ann)
+    send_over_socket(cat.base_url, cat.token(), ann.user()["id"], ["kiwi from Cat"], prefix="cat")
+    send_over_socket(bob.base_url, bob.token(), ann.user()["id"], ["kiwi from Bob"], prefix="bob")
+    ann.open_chat("Bob")
+    search_for(ann, "kiwi")
+    hits = ann.page.locator("#search-results .search-hit")
+    expect(hits).to_have_count(2)
+    ann.page.get_by_label("Only in Bob").check()
+    expect(ann.page.locator("#search-status")).to_have_text("1 found")
+    expect(hits).to_have_count(1)
+    expect(hits.locator(".search-hit__snippet")).to_have_text("kiwi from Bob")
+    ann.page.fill("#search-again", "nothing like this")
+    ann.page.press("#search-again", "Enter")
     expect(ann.page.locator("#search-status")).to_have_text("No messages found.")
-    expect(ann.page.locator("#search-results .search-hit")).to_have_count(0)
-    assert ann.errors == []
+    expect(hits).to_have_count(0)
+    assert ann.errors == [] and cat.errors == []
