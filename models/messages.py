@@ -315,10 +315,12 @@ def list_conversation(
     return [message_row(m) for m in query]
 
 
-def list_newer(user_id: int, cmd: int, dst_id: int, after_id: int, limit: int) -> list[MessageRow]:
+def list_newer(
+    user_id: int, cmd: int, dst_id: int, after_id: int, limit: int, win: Window | None = None
+) -> list[MessageRow]:
     """The `limit` messages of a conversation just after after_id, newest first (the page
     below one loaded around an older message)."""
-    where = conversation_where(user_id, cmd, dst_id) & (Message.id > after_id)
+    where = conversation_where(user_id, cmd, dst_id, win) & (Message.id > after_id)
     query = Message.select().where(where).order_by(Message.id).limit(limit)
     return [message_row(m) for m in reversed(list(query))]
 
@@ -326,13 +328,14 @@ def list_newer(user_id: int, cmd: int, dst_id: int, after_id: int, limit: int) -
 def list_around(user_id: int, cmd: int, dst_id: int, message_id: int, limit: int) -> list[MessageRow] | None:
     """Message `message_id` with up to (limit - 1) // 2 older and the rest newer, newest first;
     None when it is not a message of this conversation the user may read."""
-    where = conversation_where(user_id, cmd, dst_id)
+    win = group_q.window(user_id, dst_id) if cmd == CMD_GROUP else None
+    where = conversation_where(user_id, cmd, dst_id, win)
     older = (limit - 1) // 2
     query = Message.select().where(where & (Message.id <= message_id)).order_by(Message.id.desc())
     below = [message_row(m) for m in query.limit(older + 1)]
     if not below or below[0]["id"] != message_id:
         return None
-    return list_newer(user_id, cmd, dst_id, message_id, limit - 1 - older) + below
+    return list_newer(user_id, cmd, dst_id, message_id, limit - 1 - older, win) + below
 
 
 def last_in_conversation(user_id: int, cmd: int, dst_id: int, win: Window | None = None) -> MessageRow | None:

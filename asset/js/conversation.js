@@ -201,8 +201,8 @@ export class ConversationView {
   /** Shows a new or changed message if it belongs to the open conversation. */
   upsert(msg) {
     if (this.#store.keyOf(msg) !== this.key) return;
-    const window = this.#store.conv(this.key).newest;
-    if (window != null && this.#store.isMine(msg) && msg.state === 'pending' && msg.id == null) {
+    const inPast = this.#store.conv(this.key).newest != null;
+    if (inPast && this.#store.isMine(msg) && msg.state === 'pending' && msg.id == null) {
       this.open(this.key, this.title.textContent); // sending from a window in the past: to the latest
       return;
     }
