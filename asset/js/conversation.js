@@ -75,10 +75,16 @@ export class ConversationView {
 
   /**
    * Shows conversation `key` with the page around message `id` (what was held of it is
-   * dropped: it may be cut off from that page), scrolled to that message, marked a moment.
+   * dropped: it may be cut off from that page), scrolled to that message, marked a moment;
+   * a message already on screen is only scrolled to.
    * If that fails (404: not a message this user may read there), it opens at the latest.
    */
   async openAt(key, title, id) {
+    const held = this.key === key && this.#store.conv(key).byId.get(id);
+    if (held && this.#bubbles.has(held)) {
+      this.reveal(id); // already on screen (a reply quoting a message shown above): no reload
+      return;
+    }
     this.key = key;
     this.title.textContent = title;
     this.showError('');

@@ -59,6 +59,7 @@ def test_a_search_hit_far_back_opens_its_message_on_desktop_and_phone(friends):
     send_over_socket(ann.base_url, ann.token(), bob.user()["id"], texts, prefix="search")
     expect(bob.page.locator("li.msg .msg__text").last).to_have_text(f"filler {FILLER - 1}")
 
+    ann.page.reload()  # what came live is gone: the message is only in the database
     search_for(ann, "POMEGRANATE")
     expect(ann.page.locator("#search-results .search-hit")).to_have_count(1)
     hit = ann.page.locator("#search-results .search-hit")
@@ -66,6 +67,13 @@ def test_a_search_hit_far_back_opens_its_message_on_desktop_and_phone(friends):
     expect(hit.locator(".search-hit__from")).to_have_text("Ann")
     open_hit_and_check(ann, secret, "pomegranate", "desktop")
     expect(ann.page.locator("#conv-title")).to_have_text("Bob")
+    # Again, now that it is on screen with everything after it: only scrolled back to.
+    search_for(ann, "pomegranate")
+    ann.page.locator("#search-results .search-hit").first.click()
+    again = ann.page.locator("li.msg", has_text="pomegranate")
+    expect(again).to_be_in_viewport()
+    expect(again).to_have_count(1)
+    expect(ann.page.locator("li.msg .msg__text", has_text=f"filler {FILLER - 1}")).to_have_count(1)
 
     # On the phone, a two-character Chinese word (the short search), from the contact list.
     bob.page.reload()
