@@ -20,6 +20,8 @@ class HistoryHandler(BaseHandler):
             dst_id,
             before_id=self.int_arg("before", required=False),
             limit=limit,
+            around_id=self.int_arg("around", required=False),
+            after_id=self.int_arg("after", required=False),
         )
         self.ok_rows(list(rows))
 

@@ -239,6 +239,14 @@ def _live_settings(db: peewee.Database) -> None:
     )
 
 
+def _search_index(db: peewee.Database) -> None:
+    """Version 10: full-text search: the trigram index over message text and captions, filled with the
+    messages already stored (models/search.py)."""
+    from models import search
+
+    search.create_index(db)
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
@@ -250,6 +258,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _link_previews,
     _media_files,
     _live_settings,
+    _search_index,
 ]
 
 

@@ -303,6 +303,22 @@ def _group_where(user_id: int, dst_id: int, win: Window | None) -> peewee.Expres
     return where if bound is None else where & bound
 
 
+def visible_to(user_id: int) -> peewee.Expression:
+    """Every message the user may read, in any conversation (search uses it)."""
+    return _visible_to(user_id)
+
+
+def conversation_where(user_id: int, cmd: int, dst_id: int, win: Window | None = None) -> peewee.Expression:
+    """One conversation's messages the user may read: of a 1:1, both directions; of a
+    group, its stream within the user's window (`win`, looked up when not given)."""
+    if cmd == CMD_SINGLE:
+        return (Message.cmd == CMD_SINGLE) & (
+            ((Message.user_id == user_id) & (Message.dst_id == dst_id))
+            | ((Message.user_id == dst_id) & (Message.dst_id == user_id))
+        )
+    return _group_where(user_id, dst_id, win)
+
+
 def list_since(user_id: int, since_id: int, limit: int) -> list[MessageRow]:
     """Messages this user should see with id > since_id, oldest first (for replay)."""
     query = (
@@ -314,18 +330,14 @@ def list_since(user_id: int, since_id: int, limit: int) -> list[MessageRow]:
     return [message_row(m) for m in query]
 
 
-def _conversation_where(user_id: int, cmd: int, dst_id: int, win: Window | None) -> peewee.Expression:
-    if cmd == CMD_SINGLE:
-        return (Message.cmd == CMD_SINGLE) & (
-            ((Message.user_id == user_id) & (Message.dst_id == dst_id))
-            | ((Message.user_id == dst_id) & (Message.dst_id == user_id))
-        )
-    return _group_where(user_id, dst_id, win)
+def _shown_where(user_id: int, cmd: int, dst_id: int, win: Window | None) -> peewee.Expression:
+    """What history shows of a conversation: its messages, not the events about them."""
+    return conversation_where(user_id, cmd, dst_id, win) & Message.media.not_in(EVENT_MEDIA)
 
 
 def list_ids(user_id: int, cmd: int, dst_id: int, ids: list[int]) -> list[MessageRow]:
     """Those of these messages of one conversation that the user may read, oldest first."""
-    where = _conversation_where(user_id, cmd, dst_id, None) & Message.id.in_(ids)
+    where = conversation_where(user_id, cmd, dst_id, None) & Message.id.in_(ids)
     return [message_row(m) for m in Message.select().where(where).order_by(Message.id)]
 
 
@@ -334,12 +346,34 @@ def list_conversation(
 ) -> list[MessageRow]:
     """One conversation's messages, newest first, optionally older than before_id; of a
     group, only those in the user's window (`win`, looked up when not given)."""
-    where = _conversation_where(user_id, cmd, dst_id, win)
+    where = _shown_where(user_id, cmd, dst_id, win)
     if before_id is not None:
         where &= Message.id < before_id
-    where &= Message.media.not_in(EVENT_MEDIA)
     query = Message.select().where(where).order_by(Message.id.desc()).limit(limit)
     return [message_row(m) for m in query]
+
+
+def list_newer(
+    user_id: int, cmd: int, dst_id: int, after_id: int, limit: int, win: Window | None = None
+) -> list[MessageRow]:
+    """The `limit` messages of a conversation just after after_id, newest first (the page
+    below one loaded around an older message)."""
+    where = _shown_where(user_id, cmd, dst_id, win) & (Message.id > after_id)
+    query = Message.select().where(where).order_by(Message.id).limit(limit)
+    return [message_row(m) for m in reversed(list(query))]
+
+
+def list_around(user_id: int, cmd: int, dst_id: int, message_id: int, limit: int) -> list[MessageRow] | None:
+    """Message `message_id` with up to (limit - 1) // 2 older and the rest newer, newest first;
+    None when it is not a message of this conversation the user may read."""
+    win = group_q.window(user_id, dst_id) if cmd == CMD_GROUP else None
+    where = _shown_where(user_id, cmd, dst_id, win)
+    older = (limit - 1) // 2
+    query = Message.select().where(where & (Message.id <= message_id)).order_by(Message.id.desc())
+    below = [message_row(m) for m in query.limit(older + 1)]
+    if not below or below[0]["id"] != message_id:
+        return None
+    return list_newer(user_id, cmd, dst_id, message_id, limit - 1 - older, win) + below
 
 
 def last_in_conversation(user_id: int, cmd: int, dst_id: int, win: Window | None = None) -> MessageRow | None:

@@ -25,6 +25,7 @@ from handlers import (
 from handlers import receipts as receipt_handlers
 from handlers.base import BaseHandler, redact_tokens
 from handlers.outlet import Pinger
+from handlers.search import SearchHandler
 from models import db, meta
 from models import messages as message_q
 from server.bus import Bus, InProcessBus
@@ -193,6 +194,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/message/read", messages.MarkReadHandler),
         (r"/message/readers", receipt_handlers.ReadersHandler),
         (r"/message/readcounts", receipt_handlers.ReadCountsHandler),
+        (r"/message/search", SearchHandler),
         # friends
         (r"/contact/requests", friends.RequestsHandler),
         (r"/contact/accept", friends.AcceptHandler),

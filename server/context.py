@@ -50,6 +50,7 @@ class Ctx:
     registrations: SharedWindow = field(init=False)
     token_watch: TokenWatch = field(init=False)
     find_limits: TokenBuckets = field(init=False)  # lookups by mobile, per user
+    search_limits: TokenBuckets = field(init=False)  # message searches, per user
     tokens: TokenCache = field(init=False)
     # Sockets opening at once share a database job for their tokens and one for their circles.
     token_lookups: Batcher[str, int] = field(init=False)
@@ -64,10 +65,14 @@ class Ctx:
         if self.redis is None:  # one process: the send path stays as it always was
             self.send_limits = TokenBuckets(send_rate, send_burst)
             self.find_limits = TokenBuckets(find_rate / 60.0, find_rate)
+            self.search_limits = TokenBuckets(settings.search_rate / 60.0, settings.search_rate)
         else:
             lease = send_lease(send_rate, send_burst)
             self.send_limits = LeasedBuckets(send_rate, send_burst, link, "send", lease)
             self.find_limits = LeasedBuckets(find_rate / 60.0, find_rate, link, "find", 1)
+            self.search_limits = LeasedBuckets(
+                settings.search_rate / 60.0, settings.search_rate, link, "search", 1
+            )
         login = LoginLimits(
             settings.login_attempts, settings.login_address_attempts, settings.login_account_attempts
         )

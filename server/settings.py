@@ -346,6 +346,7 @@ class Settings:
     link_preview_rate: int = _opt(
         30, _int(1, 10_000), "previews one user may have fetched per minute (cached ones are free)"
     )
+    search_rate: int = _opt(30, _int(1, 10_000), "message searches one user may make per minute")
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> Settings:

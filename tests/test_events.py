@@ -103,6 +103,10 @@ async def test_an_edit_rewrites_the_message_everywhere_and_only_its_sender_may(a
     assert [(m["id"], m["content"]) for m in await history(api, bob, 10, ann.id)] == [
         (first["id"], "see you at 6")
     ]
+    # Search finds the message by its new text only.
+    assert await api.ok("/message/search", bob.token, q="you at 5") == []
+    [hit] = await api.ok("/message/search", bob.token, q="you at 6")
+    assert hit["message"]["id"] == first["id"]
     # Bob cannot edit Ann's message; an empty text is refused.
     refusal = await sent(b, cmd=10, dstid=ann.id, media=11, ref=first["id"], content="at 7")
     assert (refusal["cmd"], refusal["code"]) == (13, 403)
@@ -143,6 +147,8 @@ async def test_a_recall_removes_the_content_from_history_replay_and_the_served_u
         (photo["id"], ann.id, "", ""),
         (recall["id"], 0, "", ""),
     ]
+    # Nor does search find its caption any more.
+    assert await api.ok("/message/search", bob.token, q="my secret") == []
     # The image and its thumbnail are no longer served to anyone.
     for url in (image["url"], image["pic"]):
         assert (await http_client.fetch(base_url + url, raise_error=False)).code == 404, url

@@ -86,7 +86,7 @@ def snapshot() -> dict[str, Any]:
 @pytest.mark.gen_test(timeout=60)
 async def test_previous_release_database_is_migrated_keeping_everything(ctx):
     state = await ctx.pools.db(snapshot)
-    assert state["version"] == len(db.MIGRATIONS) == 9
+    assert state["version"] == len(db.MIGRATIONS) == 10
     # Version 5 gave the chat an identity its processes share (their Redis names).
     assert len(ctx.chat_uid) == 16 and ctx.chat_uid == await ctx.pools.db(meta.chat_uid)
     assert state["friends"] == [(ALICE, BOB), (BOB, ALICE), (BOB, CAROL), (CAROL, BOB)]
@@ -137,3 +137,19 @@ async def test_previous_release_users_read_and_send_as_before(api, base_url):
     await assert_next_is_sentinel(a, b, c, sender=c, dstid=FAMILY, cmd=11)
     for sock in (a, b, c):
         sock.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_previous_release_messages_are_found_by_search(api, base_url):
+    """The search migration indexes the messages already stored; new ones join them."""
+    carol, dave = await login(api, CAROL), await login(api, DAVE)
+    hits = await api.ok("/message/search", carol.token, q="dinner")
+    assert [(h["message"]["id"], h["snippet"]) for h in hits] == [(3, "family dinner at 7")]
+    assert await api.ok("/message/search", dave.token, q="dinner") == []  # not in that group
+    assert [h["message"]["content"] for h in await api.ok("/message/search", dave.token, q="ok")] == ["ok"]
+    c = await connect(base_url, carol)
+    await c.send(cmd=11, dstid=FAMILY, media=1, content="dinner moved to 8")
+    assert (await c.next_frame())["cmd"] == 12
+    hits = await api.ok("/message/search", carol.token, q="dinner")
+    assert sorted(h["message"]["content"] for h in hits) == ["dinner moved to 8", "family dinner at 7"]
+    c.close()

@@ -7,6 +7,7 @@ import { Sidebar } from './contacts.js';
 import { byId } from './dom.js';
 import { loadCatalog } from './emoji.js';
 import { roleName } from './groupinfo.js';
+import { openAt, setOpener } from './jump.js';
 import { loginUrl } from './links.js';
 import { wireLive } from './live.js';
 import './media.js'; // registers the image, voice, emoji and sticker renderers
@@ -15,6 +16,7 @@ import { MessageEvents } from './msgevents.js';
 import { Names } from './names.js';
 import { Outbox } from './outbox.js';
 import { ReadMarks } from './reads.js';
+import { bindSearch } from './search.js';
 import { ChatSocket } from './socket.js';
 import { MessageStore, convKey, parseKey } from './store.js';
 import { CLOSE_SESSION_ENDED, Media, isEvent } from './wire.js';
@@ -96,7 +98,10 @@ function start(me) {
     names,
     me: me.id,
     onReact: (msg, emoji) => actions.react(msg, emoji),
-    onJump: (_msg, id) => view.jumpTo(id),
+    onJump: (msg, id) => {
+      const { cmd, dstid } = parseKey(store.keyOf(msg));
+      openAt(cmd, dstid, id);
+    },
     onChanged: (key, msg) => sidebar.changed(key, msg),
   });
   const actions = new MessageActions({
@@ -150,12 +155,14 @@ function start(me) {
   const markSeen = () => view.key && reads.mark(view.key, store.newestId(view.key));
   document.addEventListener('visibilitychange', () => seeing(view.key) && markSeen());
 
-  async function openConversation(key) {
+  // `at`: a message id to open the conversation at (jump.js openAt), instead of its latest.
+  async function openConversation(key, at = null) {
     sidebar.select(key);
     updateTitle();
     composer.enable();
     setSidebarOpen(false);
-    const loading = view.open(key, sidebar.titleOf(key));
+    const title = sidebar.titleOf(key);
+    const loading = at == null ? view.open(key, title) : view.openAt(key, title, at);
     actions.opened(key);
     live.opened(key, loading);
     consent.opened(); // the info button, or a locked composer if it is no longer ours
@@ -168,6 +175,9 @@ function start(me) {
     const n = sidebar.totalUnread();
     document.title = n ? `(${n}) chatd` : 'chatd';
   }
+
+  setOpener(openConversation);
+  bindSearch({ sidebar, names, store, currentKey: () => view.key });
 
   // The catalog turns :codes: and emoji messages into characters; draw them again once.
   loadCatalog().then((catalog) => {

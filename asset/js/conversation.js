@@ -1,7 +1,8 @@
 // The open conversation: its title, history (newest 50, then older pages loaded as the reader
-// scrolls up, keeping their place) and bubbles.
+// scrolls up, keeping their place) and bubbles. Opened at a message (openAt: a search hit, a
+// reply), it shows the page around it, and newer pages load as the reader scrolls down.
 import { postRows } from './api.js';
-import { byId } from './dom.js';
+import { byId, el } from './dom.js';
 import { renderBubble } from './render.js';
 import { parseKey } from './store.js';
 import { renderSystem, systemUserIds } from './system.js';
@@ -10,12 +11,12 @@ import { Media } from './wire.js';
 const PAGE = 50;
 const STICK_PX = 80; // this close to the bottom counts as "reading the latest"
 const PRELOAD_PX = 400; // start fetching older messages this far before the top is reached
+const FLASH_MS = 2000; // how long a message opened at stays marked
 
 // What a bubble shows that can change after it was drawn; same signature = keep the node
 // (so a playing voice clip is not cut off when older messages are loaded above it).
 // `rev` counts the edits, recalls and reactions applied to it since (msgevents.js).
 const signature = (msg) => `${msg.id}|${msg.state}|${msg.error}|${msg.rev ?? 0}`;
-const FLASH_MS = 1600;
 
 export class ConversationView {
   #store;
@@ -25,6 +26,7 @@ export class ConversationView {
   #bubbles = new Map(); // message object -> its <li>, for the open conversation only
   #drawn = new WeakMap(); // <li> -> signature of what it shows
   #loadingOlder = false;
+  #loadingNewer = false;
   key = null;
 
   /** onRetry(msg): resend a failed message; decorate(li, msg): add to a bubble just drawn. */
@@ -39,9 +41,13 @@ export class ConversationView {
     this.older = byId('load-older');
     this.error = byId('conv-error');
     this.empty = byId('empty-state');
+    this.newer = el('button', { type: 'button', id: 'load-newer', class: 'btn btn--small load-older', hidden: true,
+      text: 'Load newer messages', onclick: () => this.loadNewer() });
+    this.list.after(this.newer);
     this.older.addEventListener('click', () => this.loadOlder());
     this.pane.addEventListener('scroll', () => {
       if (this.pane.scrollTop < PRELOAD_PX) this.loadOlder();
+      if (this.pane.scrollHeight - this.pane.scrollTop - this.pane.clientHeight < PRELOAD_PX) this.loadNewer();
     }, { passive: true });
   }
 
@@ -50,6 +56,7 @@ export class ConversationView {
     this.key = key;
     this.title.textContent = title;
     this.showError('');
+    this.#store.conv(key).newest = null; // the latest page replaces a window opened at a message
     this.#renderAll(true);
     this.#scrollToBottom();
     return this.loadHistory(false);
@@ -67,6 +74,75 @@ export class ConversationView {
     this.#renderAll(true);
     if (stick) this.#scrollToBottom();
     else this.pane.scrollTop = this.pane.scrollHeight - fromBottom;
+  }
+
+  /**
+   * Shows conversation `key` with the page around message `id` (what was held of it is
+   * dropped: it may be cut off from that page), scrolled to that message, marked a moment;
+   * a message already on screen is only scrolled to.
+   * If that fails (404: not a message this user may read there), it opens at the latest.
+   */
+  async openAt(key, title, id) {
+    const held = this.key === key && this.#store.conv(key).byId.get(id);
+    if (held && this.#bubbles.has(held)) {
+      this.reveal(id); // already on screen (a reply quoting a message shown above): no reload
+      return;
+    }
+    this.key = key;
+    this.title.textContent = title;
+    this.showError('');
+    this.#bubbles = new Map(); // nothing of the conversation shown before until its page is here
+    this.list.replaceChildren();
+    let rows;
+    try {
+      rows = await postRows('/message/history', { ...parseKey(key), around: id, limit: PAGE });
+    } catch (err) {
+      if (this.key !== key) return;
+      await this.open(key, title); // the conversation still opens, at its latest
+      this.showError(`Could not open that message: ${err.message}`);
+      return;
+    }
+    if (this.key !== key) return;
+    const conv = this.#store.conv(key);
+    this.#store.dropBelow(key, Infinity);
+    for (const row of rows) this.#store.put(row);
+    // As the server splits the page: up to (PAGE - 1) / 2 older, the rest newer.
+    const older = Math.floor((PAGE - 1) / 2);
+    conv.hasOlder = rows.filter((r) => r.id < id).length === older;
+    const newer = rows.filter((r) => r.id > id);
+    conv.newest = newer.length === PAGE - 1 - older ? Math.max(...rows.map((r) => r.id)) : null;
+    this.#renderAll(true);
+    this.reveal(id);
+  }
+
+  /** Scrolls to message `id` of the open conversation and marks it for a moment. */
+  reveal(id) {
+    const msg = this.key && this.#store.conv(this.key).byId.get(id);
+    const li = msg && this.#bubbles.get(msg);
+    if (!li) return;
+    li.scrollIntoView({ block: 'center' });
+    li.classList.add('msg--found');
+    setTimeout(() => li.classList.remove('msg--found'), FLASH_MS);
+  }
+
+  /** Below a window opened at a message: the next newer page, until the latest is reached. */
+  async loadNewer() {
+    const key = this.key;
+    const conv = key && this.#store.conv(key);
+    if (!conv || conv.newest == null || this.#loadingNewer) return;
+    this.#loadingNewer = true;
+    this.newer.disabled = true;
+    try {
+      const rows = await postRows('/message/history', { ...parseKey(key), after: conv.newest, limit: PAGE });
+      for (const row of rows) this.#store.put(row);
+      conv.newest = rows.length === PAGE ? Math.max(...rows.map((r) => r.id)) : null;
+      if (this.key === key) this.#renderAll(false); // what is above stays where it is
+    } catch (err) {
+      if (this.key === key) this.showError(`Could not load messages: ${err.message}`);
+    } finally {
+      this.#loadingNewer = false;
+      this.newer.disabled = false;
+    }
   }
 
   /** The page before the oldest shown, if there is one and none is on its way. */
@@ -134,12 +210,18 @@ export class ConversationView {
   /** Shows a new or changed message if it belongs to the open conversation. */
   upsert(msg) {
     if (this.#store.keyOf(msg) !== this.key) return;
+    const inPast = this.#store.conv(this.key).newest != null;
+    if (inPast && this.#store.isMine(msg) && msg.state === 'pending' && msg.id == null) {
+      this.open(this.key, this.title.textContent); // sending from a window in the past: to the latest
+      return;
+    }
+    if (!this.#shows(msg)) return; // past the window opened at a message: it comes with the pages below
     const stick = this.#isNearBottom() || (this.#store.isMine(msg) && msg.state === 'pending');
     const items = this.#store.conv(this.key).items;
     const li = this.#bubble(msg);
     this.#bubbles.get(msg)?.remove();
     this.#bubbles.set(msg, li);
-    const next = items[items.indexOf(msg) + 1];
+    const next = items.slice(items.indexOf(msg) + 1).find((m) => this.#bubbles.has(m));
     this.list.insertBefore(li, (next && this.#bubbles.get(next)) || null);
     this.empty.hidden = true;
     if (stick) this.#scrollToBottom();
@@ -148,25 +230,6 @@ export class ConversationView {
   /** The drawn bubble of the open conversation's message `id`, or null. */
   bubbleOf(id) {
     return this.list.querySelector(`.msg[data-id="${Number(id)}"]`);
-  }
-
-  /**
-   * Scrolls to message `id` of the open conversation and flashes it, loading older pages
-   * until it is there (or there are none). Returns whether it was found.
-   */
-  async jumpTo(id) {
-    const key = this.key;
-    for (let pages = 0; !this.bubbleOf(id) && pages < 40; pages += 1) {
-      const conv = this.#store.conv(key);
-      if (this.key !== key || !conv.hasOlder) break;
-      await this.loadHistory(true);
-    }
-    const li = this.key === key && this.bubbleOf(id);
-    if (!li) return false;
-    li.scrollIntoView({ block: 'center' });
-    li.classList.add('msg--flash');
-    setTimeout(() => li.classList.remove('msg--flash'), FLASH_MS);
-    return true;
   }
 
   /** Puts a nickname learnt later into the bubbles that show a placeholder. */
@@ -208,13 +271,19 @@ export class ConversationView {
     return li;
   }
 
+  /** Whether `msg` is drawn: all are, but past the newest of a window opened at a message. */
+  #shows(msg) {
+    const newest = this.#store.conv(this.key).newest;
+    return newest == null || (msg.id != null && msg.id <= newest);
+  }
+
   /** Puts the open conversation's bubbles in order, reusing unchanged ones unless `force`. */
   #renderAll(force) {
     const conv = this.#store.conv(this.key);
     const old = this.#bubbles;
     this.#bubbles = new Map();
     this.list.replaceChildren(
-      ...conv.items.map((msg) => {
+      ...conv.items.filter((msg) => this.#shows(msg)).map((msg) => {
         const kept = old.get(msg);
         const li = !force && kept && this.#drawn.get(kept) === signature(msg) ? kept : this.#bubble(msg);
         this.#bubbles.set(msg, li);
@@ -223,6 +292,7 @@ export class ConversationView {
     );
     this.empty.hidden = conv.items.length > 0 || conv.hasOlder === null;
     this.older.hidden = !conv.hasOlder;
+    this.newer.hidden = conv.newest == null;
   }
 
   #isNearBottom() {

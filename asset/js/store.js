@@ -43,11 +43,14 @@ export class MessageStore {
     return msg.userid === this.#me;
   }
 
-  /** The conversation record {key, items, byId, hasOlder}, created on first use. */
+  /**
+   * The conversation record {key, items, byId, hasOlder, newest}, created on first use.
+   * `newest`: while a window opened at a message does not reach the latest, its newest id.
+   */
   conv(key) {
     let conv = this.#convs.get(key);
     if (!conv) {
-      conv = { key, items: [], byId: new Map(), hasOlder: null };
+      conv = { key, items: [], byId: new Map(), hasOlder: null, newest: null };
       this.#convs.set(key, conv);
     }
     return conv;

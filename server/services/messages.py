@@ -405,17 +405,37 @@ async def publish_stored(ctx: Ctx, batch: list[Stored]) -> None:
 
 
 async def list_history(
-    ctx: Ctx, user_id: int, cmd: int, dst_id: int, before_id: int | None, limit: int
+    ctx: Ctx,
+    user_id: int,
+    cmd: int,
+    dst_id: int,
+    before_id: int | None,
+    limit: int,
+    around_id: int | None = None,
+    after_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """A conversation's messages, newest first; 403 unless a friend / member."""
+    """A conversation's messages, newest first: the latest, those before `before_id`, the
+    page just after `after_id`, or the page around `around_id` (404 when that is not a
+    message of this conversation the user may read); 403 unless a friend / member."""
     if cmd not in (CMD_SINGLE, CMD_GROUP):
         raise ClientError(400, "cmd must be 10 or 11")
     if not 1 <= limit <= HISTORY_MAX:
         raise ClientError(400, f"limit must be 1..{HISTORY_MAX}")
+    if sum(x is not None for x in (before_id, around_id, after_id)) > 1:
+        raise ClientError(400, "give at most one of before, after, around")
 
     def read() -> list[dict[str, Any]]:
         check_may_read(user_id, cmd, dst_id)
-        return events.with_reactions(message_q.list_conversation(user_id, cmd, dst_id, before_id, limit))
+        if after_id is not None:
+            rows = message_q.list_newer(user_id, cmd, dst_id, after_id, limit)
+        elif around_id is not None:
+            found = message_q.list_around(user_id, cmd, dst_id, around_id, limit)
+            if found is None:
+                raise ClientError(404, f"no message {around_id} in this conversation")
+            rows = found
+        else:
+            rows = message_q.list_conversation(user_id, cmd, dst_id, before_id, limit)
+        return events.with_reactions(rows)
 
     rows: list[dict[str, Any]] = await ctx.pools.db(read)
     return rows

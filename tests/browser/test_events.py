@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from tests.browser.conftest import send_over_socket
@@ -46,7 +48,7 @@ def test_reply_on_a_phone_quotes_and_a_click_on_the_quote_jumps_back_through_his
     expect(target).to_have_count(0)  # not loaded yet
     quote.click()
     expect(target).to_be_in_viewport()
-    expect(target).to_have_class("msg msg--mine msg--flash")
+    expect(target).to_have_class(re.compile(r"\bmsg--found\b"))
     no_errors(ann, bob)
 
 
