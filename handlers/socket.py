@@ -195,6 +195,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
                 raise
             cmid = messages.frame_cmid(frame)
             if messages.is_heartbeat(frame):
+                answer = messages.heartbeat_answer(frame)
+                if answer is not None:
+                    outlet.push_payload(answer)
                 return None
             messages.do_send(
                 self.ctx, self.user_id, frame, outlet.key, partial(self._answer, outlet, cmid, arrived)
