@@ -2,6 +2,7 @@
 // scrolls up, keeping their place) and bubbles.
 import { postRows } from './api.js';
 import { byId } from './dom.js';
+import { withPicture } from './profile-view.js';
 import { renderBubble } from './render.js';
 import { parseKey } from './store.js';
 import { renderSystem, systemUserIds } from './system.js';
@@ -164,12 +165,16 @@ export class ConversationView {
     else if (isNew && !next) this.jump.noteUnseen();
   }
 
-  /** Puts a nickname learnt later into the bubbles that show a placeholder. */
+  /** Puts a nickname (and picture) learnt later into the bubbles that show a placeholder. */
   rename(userId, name) {
     for (const li of this.list.querySelectorAll(`.msg[data-userid="${Number(userId)}"]`)) {
-      li.querySelector('.msg__from').textContent = name;
+      const from = li.querySelector('.msg__from');
       const avatar = li.querySelector('.msg__avatar');
-      if (!avatar.querySelector('img')) avatar.textContent = name.slice(0, 1).toUpperCase();
+      if (!from || !avatar) continue; // a system line: drawn again by #systemLine
+      from.textContent = name;
+      if (avatar.querySelector('img')) continue;
+      avatar.textContent = name.slice(0, 1).toUpperCase();
+      withPicture(avatar, this.#names.avatar(userId)); // learnt with the name
     }
   }
 

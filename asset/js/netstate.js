@@ -16,7 +16,6 @@ export function watchNetwork({ socket }) {
     const down = !navigator.onLine || !socket.online;
     if (down) banner.textContent = navigator.onLine ? (connected ? RECONNECTING : 'Connecting…') : NO_NETWORK;
     banner.hidden = !down;
-    document.body.classList.toggle('is-offline', down);
   };
 
   socket.addEventListener('online', () => {
@@ -24,10 +23,7 @@ export function watchNetwork({ socket }) {
     show();
   });
   socket.addEventListener('offline', show);
-  socket.addEventListener('ended', () => {
-    ended = true;
-    document.body.classList.add('is-offline');
-  });
+  socket.addEventListener('ended', () => (ended = true));
   window.addEventListener('offline', () => {
     show();
     socket.probe(); // an open socket that cannot answer is dropped within seconds
