@@ -39,6 +39,12 @@ HIDE_AND_RECORD = """
   }
   Recorded.requestPermission = (...args) => { window.__asked += 1; return Real.requestPermission(...args); };
   window.Notification = Recorded;
+  window.__tones = 0;  // oscillators started: the new-message chime
+  const oscillator = AudioContext.prototype.createOscillator;
+  AudioContext.prototype.createOscillator = function () {
+    window.__tones += 1;
+    return oscillator.call(this);
+  };
 })();
 """
 
@@ -295,7 +301,7 @@ def test_a_new_picture_and_nickname_show_on_the_other_side_at_once(friends, tmp_
 
 
 @pytest.mark.parametrize("width", [1100, 360])
-def test_a_notification_while_the_page_is_hidden_and_the_count_in_the_title(people, width):
+def test_a_notification_while_the_page_is_hidden_and_the_count_in_the_title(people, width, tmp_path):
     me = people(width=width, height=740)
     me.page.add_init_script(HIDE_AND_RECORD)
     wes = people()
@@ -325,6 +331,23 @@ def test_a_notification_while_the_page_is_hidden_and_the_count_in_the_title(peop
     wes.send("hello?")
     expect(me.page).to_have_title("(2) chatd")
     assert [n[1] for n in me.page.evaluate(notes)] == ["are you there?", "hello?"]
+    # A photo is told as one.
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(png_with_alpha())
+    wes.page.set_input_files("#image-input", str(photo))
+    expect(me.page).to_have_title("(3) chatd")
+    assert [n[1] for n in me.page.evaluate(notes)] == ["are you there?", "hello?", "Photo"]
+    # Each came with a chime; muted, the next one is silent (and still notified).
+    tones = me.page.evaluate("() => window.__tones")
+    assert tones > 0
+    me.show_contacts()
+    me.page.click("#me-name")
+    me.page.locator("#sound-on").uncheck()
+    me.page.click("#panel-close")
+    wes.send("quietly")
+    expect(me.page).to_have_title("(4) chatd")
+    assert me.page.evaluate(notes)[-1][1] == "quietly"
+    assert me.page.evaluate("() => window.__tones") == tones
 
     # Clicking it brings the page forward with that chat open.
     me.page.evaluate("() => window.__notes.at(-1).note.dispatchEvent(new Event('click'))")
@@ -335,7 +358,7 @@ def test_a_notification_while_the_page_is_hidden_and_the_count_in_the_title(peop
     # Seen: nothing is notified while the page shows.
     wes.send("now you see me")
     expect(me.page.locator("li.msg .msg__text").last).to_have_text("now you see me")
-    assert len(me.page.evaluate(notes)) == 2
+    assert len(me.page.evaluate(notes)) == 4
     assert me.page.evaluate("() => window.__asked") == 0  # never asked without a click
     no_errors(me, wes)
 
