@@ -199,8 +199,9 @@ function start(me) {
     connectedBefore = true;
   });
   socket.addEventListener('offline', ({ detail }) => {
-    // (netstate.js shows the banner.) A refused upgrade (session over, or the cookie now names someone else) looks like any
-    // failed connect; ask the server: a 401 ends the session through setUnauthorizedHandler.
+    // (netstate.js shows the banner.) A refused upgrade (session over, or the cookie now
+    // names someone else) looks like any failed connect; ask the server: a 401 ends the
+    // session through setUnauthorizedHandler.
     if (!detail.wasOpen) {
       postData('/user/me').then((now) => now.id !== me.id && location.reload(), () => {});
     }
