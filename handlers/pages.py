@@ -26,8 +26,13 @@ def client_limits(ctx: Ctx) -> str:
             "image_max_bytes": settings.image_max_bytes,
             "voice_max_bytes": settings.voice_max_bytes,
             "voice_max_seconds": settings.voice_max_seconds,
+            # Which messages still offer Edit and Recall (the server judges anyway).
+            "edit_window": settings.edit_window,
+            "recall_window": settings.recall_window,
             # Whether the "Me" panel offers sign-up links (open: no need; closed: refused).
             "registration": settings.registration,
+            # Whether bubbles ask POST /link/preview for the links they show.
+            "link_previews": settings.link_previews,
         }
     ).decode()
 

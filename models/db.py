@@ -176,6 +176,35 @@ def _chat_identity(db: peewee.Database) -> None:
         meta.chat_uid()
 
 
+def _message_events(db: peewee.Database) -> None:
+    """Version 6: replies and events about a message (edit, recall, reaction): the message
+    table's `ref`, `editid` and `recalled` columns, the reactions table, and an index on
+    uploads named by messages (a recall deletes an upload nothing else shows)."""
+    from playhouse.migrate import SchemaMigrator
+    from playhouse.migrate import migrate as run
+
+    from models import events
+
+    migrator = SchemaMigrator.from_database(db)
+    have = {c.name for c in db.get_columns("message")}
+    zero: list[peewee.Node] = [peewee.SQL("DEFAULT 0")]
+    columns = [
+        ("ref", peewee.BigIntegerField(constraints=zero)),
+        ("editid", peewee.BigIntegerField(constraints=zero)),
+        ("recalled", peewee.IntegerField(constraints=zero)),
+    ]
+    run(*(migrator.add_column("message", n, f, allow_not_null=True) for n, f in columns if n not in have))
+    db.create_tables([events.Reaction], safe=True)
+    db.execute_sql("CREATE INDEX IF NOT EXISTS message_url ON message (url) WHERE url <> ''")
+
+
+def _link_previews(db: peewee.Database) -> None:
+    """Version 7: link previews: the cache of fetched previews (models/linkpreviews.py)."""
+    from models import linkpreviews
+
+    db.create_tables([linkpreviews.LinkPreview], safe=True)
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
@@ -183,6 +212,8 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_read_models(), safe=True),
     _consent,
     _chat_identity,
+    _message_events,
+    _link_previews,
 ]
 
 

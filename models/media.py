@@ -64,3 +64,12 @@ def insert_media(row: MediaRow) -> None:
 
 def find_media(keys: list[str]) -> dict[str, MediaRow]:
     return {m.key: media_row(m) for m in Media.select().where(Media.key.in_(keys))}
+
+
+def remove_media(key: str) -> MediaRow | None:
+    """Forget an upload; its row as it was (for its files), None if there was none."""
+    m = Media.get_or_none(Media.key == key)
+    if m is None:
+        return None
+    m.delete_instance()
+    return media_row(m)

@@ -8,7 +8,7 @@ import functools
 import os
 import threading
 from collections.abc import Iterator
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import peewee
 
@@ -20,6 +20,13 @@ from models.groups import Window
 CMD_HEARTBEAT = 0
 CMD_SINGLE = 10
 CMD_GROUP = 11
+# Events about an earlier message (its `ref`): an edit, a recall, a reaction. They travel and
+# replay like messages, but history shows their effect on the target instead of them, and
+# they are nobody's unread message.
+MEDIA_EDIT = 11
+MEDIA_RECALL = 12
+MEDIA_REACTION = 13
+EVENT_MEDIA = (MEDIA_EDIT, MEDIA_RECALL, MEDIA_REACTION)
 
 
 class Message(BaseModel):
@@ -35,6 +42,14 @@ class Message(BaseModel):
     amount = peewee.FloatField(default=0)
     cmid = peewee.CharField(max_length=64)
     createat = peewee.BigIntegerField()
+    # The message this one refers to: the quoted message of a reply, the target of an event
+    # (edit, recall, reaction); 0 for none.
+    # (DEFAULT 0 in the table too: the raw insert of insert_new names only what it sets.)
+    ref = peewee.BigIntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
+    # the id of its latest edit event, 0 if unedited
+    editid = peewee.BigIntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
+    # who recalled it (its sender or a group admin), 0 if not
+    recalled = peewee.IntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
 
     class Meta:
         indexes = (
@@ -58,6 +73,9 @@ class MessageRow(TypedDict):
     amount: float
     cmid: str
     createat: int
+    ref: int
+    editid: int
+    recalled: int
 
 
 class NewMessage(TypedDict):
@@ -71,6 +89,7 @@ class NewMessage(TypedDict):
     memo: str
     amount: float
     cmid: str
+    ref: NotRequired[int]  # 0 when absent (most messages)
 
 
 def message_row(m: Message) -> MessageRow:
@@ -87,6 +106,9 @@ def message_row(m: Message) -> MessageRow:
         amount=m.amount,
         cmid=m.cmid,
         createat=m.createat,
+        ref=m.ref,
+        editid=m.editid,
+        recalled=m.recalled,
     )
 
 
@@ -166,7 +188,7 @@ def insert_messages(news: list[NewMessage], createat: int) -> list[MessageRow]:
     """Insert many messages in one statement; rows come back in the order given."""
     if not news:
         return []
-    rows = [{**new, "createat": createat} for new in news]
+    rows = [{**new, "createat": createat, "ref": new.get("ref", 0)} for new in news]
     # RETURNING order is not promised, so match the ids back by the unique (sender, cmid).
     cursor = Message.insert_many(rows).returning(Message.id, Message.user_id, Message.cmid).execute()
     ids = {(r.user_id, r.cmid): r.id for r in cursor}
@@ -187,11 +209,15 @@ def row_of(new: NewMessage, message_id: int, createat: int) -> MessageRow:
         amount=new["amount"],
         cmid=new["cmid"],
         createat=createat,
+        ref=new.get("ref", 0),
+        editid=0,
+        recalled=0,
     )
 
 
 # Wire and column order of insert_new's statement; `createat` is the batch's.
 _INSERT_COLUMNS = ("user_id", "cmd", "dst_id", "media", "content", "pic", "url", "memo", "amount", "cmid")
+_INSERT_EXTRA = ("ref", "createat")  # ref is optional in a NewMessage; createat the batch's
 # Statements of power-of-two sizes only (a batch of 300 is 256 + 32 + 8 + 4 rows): a handful
 # of statement texts, each compiled once and kept by the driver's statement cache, instead
 # of one text per batch size, recompiled whenever the cache has dropped it.
@@ -212,8 +238,8 @@ def _chunk_sizes(count: int) -> list[int]:
 
 @functools.lru_cache(maxsize=32)
 def _insert_sql(param: str, rows: int) -> str:
-    columns = ", ".join(f'"{c}"' for c in (*_INSERT_COLUMNS, "createat"))
-    row = "(" + ", ".join([param] * (len(_INSERT_COLUMNS) + 1)) + ")"
+    columns = ", ".join(f'"{c}"' for c in (*_INSERT_COLUMNS, *_INSERT_EXTRA))
+    row = "(" + ", ".join([param] * (len(_INSERT_COLUMNS) + len(_INSERT_EXTRA))) + ")"
     # Only fixed column names and placeholders go into the text; the values are parameters.
     return (
         f'INSERT INTO "message" ({columns}) VALUES {", ".join([row] * rows)} '  # noqa: S608
@@ -234,6 +260,7 @@ def insert_new(news: list[NewMessage], createat: int) -> dict[tuple[int, str], i
         params: list[object] = []
         for new in chunk:
             params.extend([new[c] for c in _INSERT_COLUMNS])  # type: ignore[literal-required]
+            params.append(new.get("ref", 0))
             params.append(createat)
         cursor = database.execute_sql(_insert_sql(database.param, len(chunk)), params)
         # RETURNING order is not promised: match the ids back by the unique (sender, cmid).
@@ -287,20 +314,30 @@ def list_since(user_id: int, since_id: int, limit: int) -> list[MessageRow]:
     return [message_row(m) for m in query]
 
 
+def _conversation_where(user_id: int, cmd: int, dst_id: int, win: Window | None) -> peewee.Expression:
+    if cmd == CMD_SINGLE:
+        return (Message.cmd == CMD_SINGLE) & (
+            ((Message.user_id == user_id) & (Message.dst_id == dst_id))
+            | ((Message.user_id == dst_id) & (Message.dst_id == user_id))
+        )
+    return _group_where(user_id, dst_id, win)
+
+
+def list_ids(user_id: int, cmd: int, dst_id: int, ids: list[int]) -> list[MessageRow]:
+    """Those of these messages of one conversation that the user may read, oldest first."""
+    where = _conversation_where(user_id, cmd, dst_id, None) & Message.id.in_(ids)
+    return [message_row(m) for m in Message.select().where(where).order_by(Message.id)]
+
+
 def list_conversation(
     user_id: int, cmd: int, dst_id: int, before_id: int | None, limit: int, win: Window | None = None
 ) -> list[MessageRow]:
     """One conversation's messages, newest first, optionally older than before_id; of a
     group, only those in the user's window (`win`, looked up when not given)."""
-    if cmd == CMD_SINGLE:
-        where = (Message.cmd == CMD_SINGLE) & (
-            ((Message.user_id == user_id) & (Message.dst_id == dst_id))
-            | ((Message.user_id == dst_id) & (Message.dst_id == user_id))
-        )
-    else:
-        where = _group_where(user_id, dst_id, win)
+    where = _conversation_where(user_id, cmd, dst_id, win)
     if before_id is not None:
         where &= Message.id < before_id
+    where &= Message.media.not_in(EVENT_MEDIA)
     query = Message.select().where(where).order_by(Message.id.desc()).limit(limit)
     return [message_row(m) for m in query]
 
@@ -316,6 +353,7 @@ def count_unread(user_id: int, cmd: int, dst_id: int, after_id: int, win: Window
         where = (Message.cmd == CMD_SINGLE) & (Message.user_id == dst_id) & (Message.dst_id == user_id)
     else:
         where = _group_where(user_id, dst_id, win) & (Message.user_id != user_id)
+    where &= Message.media.not_in(EVENT_MEDIA)
     return Message.select().where(where & (Message.id > after_id)).count()
 
 

@@ -7,7 +7,21 @@ from typing import Any
 
 import tornado.web
 
-from handlers import admin, contacts, emoji, friends, groups, messages, ops, pages, qr, socket, upload, users
+from handlers import (
+    admin,
+    contacts,
+    emoji,
+    friends,
+    groups,
+    linkpreview,
+    messages,
+    ops,
+    pages,
+    qr,
+    socket,
+    upload,
+    users,
+)
 from handlers.base import BaseHandler, redact_tokens
 from handlers.outlet import Pinger
 from models import db, meta
@@ -174,6 +188,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/contact/setrole", groups.SetRoleHandler),
         (r"/invite/([0-9a-fA-F]{32})", groups.InviteLinkHandler),
         (r"/message/history", messages.HistoryHandler),
+        (r"/message/get", messages.GetHandler),
         (r"/message/conversations", messages.ConversationsHandler),
         (r"/message/read", messages.MarkReadHandler),
         # friends
@@ -186,6 +201,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/contact/unblock", friends.UnblockHandler),
         (r"/contact/blocked", friends.BlockedHandler),
         (r"/user/settings", friends.UserSettingsHandler),
+        (r"/link/preview", linkpreview.LinkPreviewHandler),
         (r"/attach/upload", upload.UploadHandler),
         (r"/upload/(.*)", upload.UploadFileHandler, {"path": str(settings.upload_dir)}),
     ]

@@ -17,6 +17,7 @@ from server.presence import LocalPresence
 from server.ratelimit import FailureWindow, LoginLimits, TokenBuckets
 from server.services import accounts, contacts, messages, tokenwatch
 from server.services.health import HealthCheck
+from server.services.linkpreview import LinkPreviews
 from server.services.tokenwatch import TokenWatch
 from server.settings import Settings
 from server.sharedlimits import LeasedBuckets, RedisLink, SharedLoginLimits, SharedWindow, send_lease
@@ -54,6 +55,7 @@ class Ctx:
     token_lookups: Batcher[str, int] = field(init=False)
     circle_loads: Batcher[int, contacts.Circle] = field(init=False)
     health: HealthCheck = field(init=False)  # /healthz's database probe
+    link_previews: LinkPreviews = field(init=False)  # fetches under way, and their per-user limit
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -79,6 +81,7 @@ class Ctx:
         self.token_lookups = Batcher(partial(accounts.lookup_tokens, self))
         self.circle_loads = Batcher(partial(contacts.load_circles, self))
         self.health = HealthCheck()
+        self.link_previews = LinkPreviews(settings, link, shared=self.redis is not None)
 
     async def start(self) -> None:
         """Connect what needs the loop: the bus (Redis: subscriptions, catch-up)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -87,6 +88,15 @@ class EmojiCatalog:
     def char_for(self, code: str) -> str | None:
         """The emoji character for an emoji code or alias; None for stickers and unknown codes."""
         return self._index.get(code) or None
+
+    @functools.cached_property
+    def _chars(self) -> frozenset[str]:
+        return frozenset(e.char for e in self.emoji)
+
+    def reaction_for(self, value: str) -> str | None:
+        """The emoji character a reaction given as a code, an alias or the character itself
+        stands for (so aliases count together); None for stickers and anything else."""
+        return self.char_for(value) or (value if value in self._chars else None)
 
 
 def load_catalog(asset_dir: Path) -> EmojiCatalog:

@@ -137,7 +137,7 @@ def _check_pixels(im: Image.Image, max_pixels: int, max_frames: int) -> int:
     return frames
 
 
-def _open(src: Path, fmt: str, max_pixels: int) -> Image.Image:
+def _open(src: Path | io.BytesIO, fmt: str, max_pixels: int) -> Image.Image:
     # Pillow's own bomb guard (it raises past 2x the limit) plus ours in _check_pixels.
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:
@@ -318,3 +318,26 @@ def process_voice(src: Path, max_seconds: float, timeout: float, bitrate: str) -
         seconds=round(seconds, 2),
         waveform=waveform(pcm),
     )
+
+
+def preview_thumbnail(data: bytes, max_pixels: int) -> bytes:
+    """A link preview's image (fetched from a third-party site) as a still WebP of at most
+    THUMB_SIDE px, from its first frame and pixels alone. ClientError 415/413 as uploads."""
+    _kind, mime = sniff(data[:SNIFF_BYTES])
+    if mime not in IMAGE_FORMATS:
+        raise ClientError(415, "not an image")
+    with _open(io.BytesIO(data), IMAGE_FORMATS[mime], max_pixels) as im:
+        if im.width * im.height > max_pixels:
+            raise ClientError(413, "image has too many pixels")
+        try:
+            if im.format == "JPEG":
+                im.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
+            small = ImageOps.exif_transpose(im)
+            small.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            has_alpha = small.mode in ("RGBA", "LA", "PA") or "transparency" in small.info
+            thumb = _clean(small.convert("RGBA" if has_alpha else "RGB"))
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise ClientError(415, f"image could not be decoded: {exc}") from None
+    out = io.BytesIO()
+    thumb.save(out, "WEBP", quality=80, method=4)
+    return out.getvalue()

@@ -198,6 +198,12 @@ class Settings:
     )
     replay_page: int = _opt(500, _int(10, 10000), "messages read per query when replaying since=ID")
     max_text: int = _opt(4000, _int(1, 100_000), "longest text message, in characters")
+    edit_window: int = _opt(
+        48 * 3600, _int(0, 10 * 365 * 86400), "seconds after sending that its sender may edit a message"
+    )
+    recall_window: int = _opt(
+        120, _int(0, 10 * 365 * 86400), "seconds after sending that its sender may recall a message"
+    )
     max_frame_bytes: int = _opt(65536, _int(1024, 16 * 1024 * 1024), "largest WebSocket frame accepted")
     send_rate: float = _opt(
         20.0,
@@ -315,6 +321,23 @@ class Settings:
         "open: anyone; invite: a sign-up link (the first account needs none); closed: chatd adduser only",
     )
     find_rate: int = _opt(10, _int(1, 10_000), "lookups by mobile one user may make per minute")
+    # links: previews fetched by the server from the sites messages link to (off by default:
+    # it makes the server contact any site a user names, and tells that site who linked it)
+    link_previews: bool = _opt(
+        False, _bool, "fetch a title, description and image for links in messages (POST /link/preview)"
+    )
+    link_preview_allow: tuple[str, ...] = _opt(
+        (),
+        _networks,
+        "networks a preview may fetch from although private (e.g. an intranet), comma separated; "
+        "empty: public addresses only",
+    )
+    link_preview_timeout: float = _opt(
+        6.0, _float(0.1, 60), "seconds a preview's page (or image) may take, redirects included"
+    )
+    link_preview_rate: int = _opt(
+        30, _int(1, 10_000), "previews one user may have fetched per minute (cached ones are free)"
+    )
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> Settings:

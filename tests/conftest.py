@@ -22,7 +22,9 @@ from server.settings import Settings
 
 TIMEOUT = 5.0
 # A stored message on the wire, as PROTOCOL.md lists it.
-MESSAGE_FIELDS = frozenset("id userid cmd dstid media content pic url memo amount cmid createat".split())
+MESSAGE_FIELDS = frozenset(
+    "id userid cmd dstid media content pic url memo amount cmid createat ref editid recalled".split()
+)
 
 
 def pytest_configure(config):

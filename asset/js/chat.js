@@ -7,8 +7,11 @@ import { Sidebar } from './contacts.js';
 import { byId } from './dom.js';
 import { Drafts, bindDrafts } from './drafts.js';
 import { loadCatalog } from './emoji.js';
+import { roleName } from './groupinfo.js';
 import { loginUrl } from './links.js';
 import './media.js'; // registers the image, voice, emoji and sticker renderers
+import { MessageActions } from './msgactions.js';
+import { MessageEvents } from './msgevents.js';
 import { Names } from './names.js';
 import { watchNetwork } from './netstate.js';
 import { Notifier, showUnread } from './notify.js';
@@ -17,7 +20,7 @@ import { Profile, showHeaderAvatar } from './profile.js';
 import { ReadMarks } from './reads.js';
 import { ChatSocket } from './socket.js';
 import { MessageStore, convKey, parseKey } from './store.js';
-import { CLOSE_SESSION_ENDED } from './wire.js';
+import { CLOSE_SESSION_ENDED, Media, isEvent } from './wire.js';
 
 const LOGIN = loginUrl(); // an invite or add-me link in the address comes back after sign-in
 const ENDED = `${LOGIN}&ended=1`; // the login page says the session ended
@@ -88,6 +91,28 @@ function start(me) {
     },
   });
   const sidebar = new Sidebar({ names, me: me.id, onOpen: openConversation });
+  const events = new MessageEvents({
+    store,
+    view,
+    names,
+    me: me.id,
+    onReact: (msg, emoji) => actions.react(msg, emoji),
+    onJump: (_msg, id) => view.jumpTo(id),
+    onChanged: (key, msg) => sidebar.changed(key, msg),
+  });
+  const actions = new MessageActions({
+    store,
+    view,
+    events,
+    socket,
+    names,
+    limits: pageLimits(),
+    me: me.id,
+    roleIn: (key) => {
+      const group = sidebar.entryOf(key);
+      return group ? roleName(group.role) : null;
+    },
+  });
   const reads = new ReadMarks({ sidebar });
   const outbox = new Outbox({
     socket,
@@ -102,7 +127,7 @@ function start(me) {
     currentKey: () => view.key,
     send: (key, fields) => {
       const { cmd, dstid } = parseKey(key);
-      const msg = store.draft(cmd, dstid, fields);
+      const msg = store.draft(cmd, dstid, actions.attach(key, fields));
       view.upsert(msg);
       sidebar.noteMessage(key, msg, false);
       outbox.send(msg); // offline: it stays pending and goes out on reconnect
@@ -146,6 +171,7 @@ function start(me) {
     setSidebarOpen(false);
     const loading = view.open(key, sidebar.titleOf(key), newFrom);
     showHeader();
+    actions.opened(key);
     consent.opened(); // the info button, or a locked composer if it is no longer ours
     composer.focus();
     await loading;
@@ -175,6 +201,11 @@ function start(me) {
 
   // --- socket ---
   socket.addEventListener('message', ({ detail: frame }) => {
+    if (isEvent(frame)) {
+      events.apply(frame); // an edit, recall or reaction changes a message already shown
+      if (frame.media === Media.RECALL) sidebar.recalled(store.keyOf(frame), frame.ref, frame.userid);
+      return;
+    }
     const key = store.keyOf(frame);
     const { msg, isNew } = store.put(frame);
     view.upsert(msg);

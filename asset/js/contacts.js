@@ -146,6 +146,22 @@ export class Sidebar {
     this.render();
   }
 
+  /** A message was edited or recalled: if it is the preview, show it as it is now. */
+  changed(key, msg) {
+    const conv = this.#convs.get(key);
+    if (conv?.last?.id !== msg.id) return;
+    conv.last = msg;
+    this.render();
+  }
+
+  /** Message `id` was recalled: a preview showing it must not show its text any longer. */
+  recalled(key, id, byUserId) {
+    const conv = this.#convs.get(key);
+    if (conv?.last?.id !== id) return;
+    conv.last = { ...conv.last, recalled: byUserId, content: '', url: '', pic: '' };
+    this.render();
+  }
+
   /** A read mark from /message/read or a cmd 14 frame: {readid, unread}. */
   setRead(key, { readid, unread }) {
     const conv = this.#conv(key);

@@ -16,7 +16,9 @@ const UNREAD_PAGES = 10; // older pages fetched at most to reach the first unrea
 
 // What a bubble shows that can change after it was drawn; same signature = keep the node
 // (so a playing voice clip is not cut off when older messages are loaded above it).
-const signature = (msg) => `${msg.id}|${msg.state}|${msg.error}`;
+// `rev` counts the edits, recalls and reactions applied to it since (msgevents.js).
+const signature = (msg) => `${msg.id}|${msg.state}|${msg.error}|${msg.rev ?? 0}`;
+const FLASH_MS = 1600;
 
 export class ConversationView {
   #store;
@@ -163,6 +165,30 @@ export class ConversationView {
     this.#decorate();
     if (stick) this.#scrollToBottom();
     else if (isNew && !next) this.jump.noteUnseen();
+  }
+
+  /** The drawn bubble of the open conversation's message `id`, or null. */
+  bubbleOf(id) {
+    return this.list.querySelector(`.msg[data-id="${Number(id)}"]`);
+  }
+
+  /**
+   * Scrolls to message `id` of the open conversation and flashes it, loading older pages
+   * until it is there (or there are none). Returns whether it was found.
+   */
+  async jumpTo(id) {
+    const key = this.key;
+    for (let pages = 0; !this.bubbleOf(id) && pages < 40; pages += 1) {
+      const conv = this.#store.conv(key);
+      if (this.key !== key || !conv.hasOlder) break;
+      await this.loadHistory(true);
+    }
+    const li = this.key === key && this.bubbleOf(id);
+    if (!li) return false;
+    li.scrollIntoView({ block: 'center' });
+    li.classList.add('msg--flash');
+    setTimeout(() => li.classList.remove('msg--flash'), FLASH_MS);
+    return true;
   }
 
   /** Puts a nickname (and picture) learnt later into the bubbles that show a placeholder. */

@@ -4,6 +4,7 @@
 import { el } from './dom.js';
 import { findEmoji, findSticker, isStickerCode, replaceShortcodes } from './emoji.js';
 import { openLightbox } from './lightbox.js';
+import { linkify } from './linkify.js';
 import { assetUrl, formatSeconds, parseMemo, uploadUrl } from './media-util.js';
 import { registerMedia } from './render.js';
 import { renderVoice } from './voice-player.js';
@@ -24,7 +25,7 @@ function unavailable(what) {
 }
 
 function caption(msg) {
-  return msg.content ? el('p', { class: 'msg__text msg__caption', text: replaceShortcodes(msg.content) }) : null;
+  return msg.content ? el('p', { class: 'msg__text msg__caption' }, ...linkify(msg.content, replaceShortcodes)) : null;
 }
 
 function renderImage(msg) {
@@ -75,6 +76,7 @@ function renderEmoji(msg) {
 /** A one-line summary of a message for the contact list ("📷 Photo", the text...). */
 export function previewText(msg) {
   if (!msg) return '';
+  if (msg.recalled) return 'Message recalled';
   switch (msg.media) {
     case Media.TEXT:
       return replaceShortcodes(msg.content ?? '').replace(/\s+/g, ' ');

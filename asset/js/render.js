@@ -4,6 +4,8 @@
 // a same-site /upload/ path before it goes into src/href.
 import { el } from './dom.js';
 import { replaceShortcodes } from './emoji.js';
+import { linkCard } from './linkcard.js';
+import { linkify } from './linkify.js';
 import { withPicture } from './profile-view.js';
 import { Media } from './wire.js';
 
@@ -16,10 +18,39 @@ const RENDERERS = new Map([
 const ONLY_EMOJI = /^(?:\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Regional_Indicator}|\u200d|\ufe0f|\s)+$/u;
 
 function renderText(msg) {
-  const text = replaceShortcodes(msg.content ?? '');
+  const content = msg.content ?? '';
+  const text = replaceShortcodes(content);
   // One to three emoji alone are shown big, as people expect from other chat apps.
   const jumbo = ONLY_EMOJI.test(text) && [...new Intl.Segmenter().segment(text.trim())].length <= 3;
-  return el('p', { class: jumbo ? 'msg__text msg__text--jumbo' : 'msg__text', text });
+  // URLs become links (linkify.js); a link's preview card, if the server fetches them, goes below.
+  const body = el('p', { class: jumbo ? 'msg__text msg__text--jumbo' : 'msg__text' }, ...linkify(content, replaceShortcodes));
+  const card = linkCard(content);
+  return card ? el('div', { class: 'msg__linked' }, body, card) : body;
+}
+
+// Extra parts of a bubble (a reply's quote, reactions, "edited", the actions button), each
+// `part(msg, who) -> {slot: 'top' | 'bottom' | 'meta', node} | null`, in registration order.
+const PARTS = [];
+
+/** Registers a bubble part (see PARTS). */
+export function registerBubblePart(part) {
+  PARTS.push(part);
+}
+
+function partsOf(msg, who) {
+  const slots = { top: [], bottom: [], meta: [] };
+  for (const part of PARTS) {
+    const got = part(msg, who);
+    if (got?.node) slots[got.slot].push(got.node);
+  }
+  return slots;
+}
+
+/** What a recalled message shows instead of itself. */
+function renderRecalled(msg, who) {
+  let text = who.mine ? 'You recalled a message' : `${who.name} recalled a message`;
+  if (msg.recalled !== msg.userid) text = 'Message removed by a group admin';
+  return el('p', { class: 'msg__text msg__text--muted msg__recalled', text });
 }
 
 /** Registers `render(msg) -> Node` for a media number. */
@@ -74,12 +105,16 @@ export function renderAvatar(userId, name, picture) {
  * data-id / data-cmid / data-state / data-media are there for styling and tests.
  */
 export function renderBubble(msg, who, onRetry) {
-  const render = RENDERERS.get(msg.media) ?? renderUnsupported;
+  const render = msg.recalled ? () => renderRecalled(msg, who) : RENDERERS.get(msg.media) ?? renderUnsupported;
+  const parts = partsOf(msg, who);
   return el(
     'li',
     {
       class: who.mine ? 'msg msg--mine' : 'msg',
-      dataset: { id: msg.id, cmid: msg.cmid || null, state: msg.state, media: msg.media, userid: msg.userid },
+      dataset: {
+        id: msg.id, cmid: msg.cmid || null, state: msg.state, media: msg.media, userid: msg.userid,
+        recalled: msg.recalled ? '1' : null,
+      },
     },
     renderAvatar(msg.userid, who.name, who.avatar),
     el(
@@ -90,8 +125,11 @@ export function renderBubble(msg, who, onRetry) {
         { class: 'msg__meta' },
         el('span', { class: 'msg__from', dataset: { userid: msg.userid }, text: who.name }),
         msg.createat ? renderTime(msg.createat) : null,
+        ...parts.meta,
       ),
+      ...parts.top,
       el('div', { class: 'msg__body' }, render(msg)),
+      ...parts.bottom,
       renderStatus(msg, onRetry),
     ),
   );

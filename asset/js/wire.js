@@ -11,7 +11,13 @@ export const Cmd = Object.freeze({
 });
 
 // SYSTEM: a membership change stored in a group's stream (content: a JSON object).
-export const Media = Object.freeze({ TEXT: 1, VOICE: 3, IMAGE: 4, EMOJI: 6, SYSTEM: 10 });
+// EDIT, RECALL, REACTION: events about the message their `ref` names (not shown as bubbles).
+export const Media = Object.freeze({
+  TEXT: 1, VOICE: 3, IMAGE: 4, EMOJI: 6, SYSTEM: 10, EDIT: 11, RECALL: 12, REACTION: 13,
+});
+
+/** An edit, recall or reaction: it changes an earlier message instead of being one. */
+export const isEvent = (frame) => frame.media >= Media.EDIT && frame.media <= Media.REACTION;
 
 // Close code the server uses for a socket whose backlog grew too big: resume at once.
 export const CLOSE_TOO_SLOW = 1013;
@@ -27,5 +33,6 @@ export function outgoingFrame(msg) {
   const frame = { cmd: msg.cmd, dstid: msg.dstid, media: msg.media, cmid: msg.cmid };
   if (msg.content) frame.content = msg.content;
   if (msg.url) frame.url = msg.url; // image/voice: server fills pic, amount, memo itself
+  if (msg.ref) frame.ref = msg.ref; // a reply: the quoted message's id
   return frame;
 }

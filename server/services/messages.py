@@ -16,11 +16,22 @@ from models import media as media_q
 from models import messages as message_q
 from models.db import now_ms
 from models.media import MediaRow
-from models.messages import CMD_GROUP, CMD_HEARTBEAT, CMD_SINGLE, MessageRow, NewMessage
+from models.messages import (
+    CMD_GROUP,
+    CMD_HEARTBEAT,
+    CMD_SINGLE,
+    MEDIA_EDIT,
+    MEDIA_REACTION,
+    MEDIA_RECALL,
+    MessageRow,
+    NewMessage,
+)
 from server import storage
 from server.bus import Delivery, Notice
 from server.emoji import EmojiCatalog
 from server.errors import ClientError
+from server.services import events
+from server.services.events import EventRules
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,7 +48,8 @@ MEDIA_TEXT = 1
 MEDIA_VOICE = 3
 MEDIA_IMAGE = 4
 MEDIA_EMOJI = 6
-KNOWN_MEDIA = (MEDIA_TEXT, MEDIA_VOICE, MEDIA_IMAGE, MEDIA_EMOJI)
+KNOWN_MEDIA = (MEDIA_TEXT, MEDIA_VOICE, MEDIA_IMAGE, MEDIA_EMOJI, MEDIA_EDIT, MEDIA_RECALL, MEDIA_REACTION)
+UPLOAD_MEDIA = (MEDIA_VOICE, MEDIA_IMAGE)
 
 CMID_MAX = 64
 HISTORY_MAX = 100
@@ -135,9 +147,20 @@ def check_frame(
     media = _int_field(frame, "media")
     if media not in KNOWN_MEDIA:
         raise ClientError(400, f"unknown media {media}")
+    ref = events.check_ref(frame, media)
     content = _str_field(frame, "content")
     url = _str_field(frame, "url")
-    if media == MEDIA_TEXT:
+    if media == MEDIA_EDIT:
+        if len(content) > settings.max_text:
+            raise ClientError(413, f"text longer than {settings.max_text} characters")
+    elif media == MEDIA_RECALL:
+        content = ""
+    elif media == MEDIA_REACTION:
+        reaction = catalog.reaction_for(content)
+        if reaction is None:
+            raise ClientError(400, f"unknown emoji {content[:64]!r}")
+        content = reaction
+    elif media == MEDIA_TEXT:
         if not content.strip():
             raise ClientError(400, "empty message")
         if len(content) > settings.max_text:
@@ -159,22 +182,66 @@ def check_frame(
         media=media,
         content=content,
         pic="",
-        url=url if media in (MEDIA_VOICE, MEDIA_IMAGE) else "",
+        url=url if media in UPLOAD_MEDIA else "",
         memo="",
         amount=0.0,
         cmid=cmid,
+        ref=ref,
     )
 
 
-def store_batch(batch: list[Outgoing]) -> list[Stored | BaseException]:
+def store_batch(batch: list[Outgoing], rules: EventRules | None = None) -> list[Stored | BaseException]:
     """Store a batch in the caller's transaction (the writer's). Runs in the database pool.
 
-    Per item: a sender who may not write there gets a ClientError (unless the hub already
-    knew they may: `checked`); everything else goes into one INSERT that skips (sender,
-    cmid) pairs already stored, and only those retries are read back."""
+    Plain messages go in runs through one INSERT each; a reply or an event (rare, and it
+    needs its target) is stored alone in its place between them, so each sender's
+    messages keep their order."""
     message_q.lock_for_insert()
     uploads = _uploads_named(batch)
     verdicts: dict[tuple[int, int, int], ClientError | None] = {}  # one check per route per batch
+    results: list[Stored | BaseException] = []
+    run: list[Outgoing] = []
+    for out in batch:
+        if not events.is_referring(out.new):
+            run.append(out)
+            continue
+        results.extend(_store_plain(run, uploads, verdicts))
+        run = []
+        results.append(_store_referring(out, uploads, verdicts, rules))
+    results.extend(_store_plain(run, uploads, verdicts))
+    return results
+
+
+def _store_referring(
+    out: Outgoing,
+    uploads: dict[str, MediaRow],
+    verdicts: dict[tuple[int, int, int], ClientError | None],
+    rules: EventRules | None,
+) -> Stored | BaseException:
+    if rules is None:
+        return ClientError(400, "this kind of message cannot be stored here")
+    new = out.new
+
+    def may_send() -> ClientError | None:
+        return None if out.checked else _verdict(verdicts, (new["user_id"], new["cmd"], new["dst_id"]))
+
+    try:
+        row, is_new = events.store_referring(new, rules, may_send, lambda n: with_upload(n, uploads))
+    except ClientError as exc:
+        return exc
+    return Stored(row, is_new, out.socket_key)
+
+
+def _store_plain(
+    batch: list[Outgoing],
+    uploads: dict[str, MediaRow],
+    verdicts: dict[tuple[int, int, int], ClientError | None],
+) -> list[Stored | BaseException]:
+    """Per item: a sender who may not write there gets a ClientError (unless the hub already
+    knew they may: `checked`); everything else goes into one INSERT that skips (sender,
+    cmid) pairs already stored, and only those retries are read back."""
+    if not batch:
+        return []
     keys = [(out.new["user_id"], out.new["cmid"]) for out in batch]
     refusals: list[ClientError | None] = []
     to_insert: dict[tuple[int, str], NewMessage] = {}
@@ -231,7 +298,7 @@ def _stored_among(keys: list[tuple[int, str]]) -> dict[tuple[int, str], MessageR
     return found
 
 
-def store_batch_apart(batch: list[Outgoing]) -> list[Stored | BaseException]:
+def store_batch_apart(batch: list[Outgoing], rules: EventRules | None = None) -> list[Stored | BaseException]:
     """store_batch, and if the batch fails as a whole (a value the database refuses that
     check_frame let through), store its items one at a time, each in its own savepoint,
     so only the culprit fails and everyone else's messages are stored. Runs in the
@@ -239,7 +306,7 @@ def store_batch_apart(batch: list[Outgoing]) -> list[Stored | BaseException]:
     database = message_q.Message._meta.database
     try:
         with database.atomic():  # a savepoint: on PostgreSQL a failed statement spoils the rest
-            return store_batch(batch)
+            return store_batch(batch, rules)
     except (peewee.OperationalError, peewee.InterfaceError):
         raise  # the connection or the database itself: Pools.db reconnects or fails the batch
     except Exception:
@@ -250,7 +317,7 @@ def store_batch_apart(batch: list[Outgoing]) -> list[Stored | BaseException]:
     for out in batch:
         try:
             with database.atomic():
-                results.extend(store_batch([out]))
+                results.extend(store_batch([out], rules))
         except (peewee.OperationalError, peewee.InterfaceError):
             raise
         except Exception as exc:
@@ -343,18 +410,34 @@ async def publish_stored(ctx: Ctx, batch: list[Stored]) -> None:
 
 async def list_history(
     ctx: Ctx, user_id: int, cmd: int, dst_id: int, before_id: int | None, limit: int
-) -> list[MessageRow]:
+) -> list[dict[str, Any]]:
     """A conversation's messages, newest first; 403 unless a friend / member."""
     if cmd not in (CMD_SINGLE, CMD_GROUP):
         raise ClientError(400, "cmd must be 10 or 11")
     if not 1 <= limit <= HISTORY_MAX:
         raise ClientError(400, f"limit must be 1..{HISTORY_MAX}")
 
-    def read() -> list[MessageRow]:
+    def read() -> list[dict[str, Any]]:
         check_may_read(user_id, cmd, dst_id)
-        return message_q.list_conversation(user_id, cmd, dst_id, before_id, limit)
+        return events.with_reactions(message_q.list_conversation(user_id, cmd, dst_id, before_id, limit))
 
-    rows: list[MessageRow] = await ctx.pools.db(read)
+    rows: list[dict[str, Any]] = await ctx.pools.db(read)
+    return rows
+
+
+async def get_messages(ctx: Ctx, user_id: int, cmd: int, dst_id: int, ids: list[int]) -> list[dict[str, Any]]:
+    """These messages of one conversation as they are now (edited, recalled, reacted to),
+    oldest first; those the user may not read are left out (a reply's quote, an edit)."""
+    if cmd not in (CMD_SINGLE, CMD_GROUP):
+        raise ClientError(400, "cmd must be 10 or 11")
+    if not 1 <= len(ids) <= HISTORY_MAX:
+        raise ClientError(400, f"ids must list 1 to {HISTORY_MAX} message ids")
+
+    def read() -> list[dict[str, Any]]:
+        check_may_read(user_id, cmd, dst_id)
+        return events.with_reactions(message_q.list_ids(user_id, cmd, dst_id, ids))
+
+    rows: list[dict[str, Any]] = await ctx.pools.db(read)
     return rows
 
 

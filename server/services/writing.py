@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from server.bus import Event
 from server.errors import ClientError
 from server.services.changes import ordered_job
+from server.services.events import EventRules
 from server.services.messages import Outgoing, Stored, delivery_for, store_batch_apart
 
 if TYPE_CHECKING:
@@ -45,13 +46,15 @@ async def store(ctx: Ctx, batch: list[Outgoing]) -> list[Stored | BaseException]
 
     async def attempt() -> list[Stored | BaseException]:
         # shed=False: the writer's own queue is bounded, and it must never be refused.
-        return await ctx.pools.db(store_batch_apart, batch, shed=False)
+        return await ctx.pools.db(store_batch_apart, batch, EventRules.of(ctx.settings), shed=False)
 
     return await _retrying(ctx, batch, attempt)
 
 
-def _stored_and_events(batch: list[Outgoing]) -> tuple[list[Stored | BaseException], list[Event]]:
-    results = store_batch_apart(batch)
+def _stored_and_events(
+    batch: list[Outgoing], rules: EventRules
+) -> tuple[list[Stored | BaseException], list[Event]]:
+    results = store_batch_apart(batch, rules)
     return results, [delivery_for(r) for r in results if isinstance(r, Stored)]
 
 
@@ -66,7 +69,7 @@ async def store_and_publish(ctx: Ctx, batch: list[Outgoing]) -> list[Stored | Ba
         out.checked = fresh and hub.may_send(new["user_id"], new["cmd"], new["dst_id"])
 
     async def attempt() -> list[Stored | BaseException]:
-        job = (ordered_job, ctx.bus, _stored_and_events, batch)
+        job = (ordered_job, ctx.bus, _stored_and_events, batch, EventRules.of(ctx.settings))
         return await ctx.pools.db(*job, shed=False, transaction=False)
 
     return await _retrying(ctx, batch, attempt)
