@@ -196,6 +196,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
                 raise
             cmid = messages.frame_cmid(frame)
             if messages.is_heartbeat(frame):
+                answer = messages.heartbeat_answer(frame)
+                if answer is not None:
+                    outlet.push_payload(answer)
                 return None
             if live.is_live(frame):  # typing, focus: never stored, never acked
                 if self.live_state is None:

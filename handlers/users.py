@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.base import TOKEN_COOKIE, BaseHandler
-from server.services import accounts, friends, signup
+from server.services import accounts, friends, profile, signup
 from server.services.accounts import AccountRow
 
 
@@ -96,3 +96,16 @@ class SignupInviteHandler(BaseHandler):
         uses = self.int_arg("uses", required=False, lo=0, hi=signup.MAX_USES)
         expires = self.int_arg("expires", required=False, lo=0, hi=signup.MAX_EXPIRES_S)
         self.ok(await signup.do_make_signup_invite(self.ctx, self.user_id, uses, expires))
+
+
+class ProfileHandler(BaseHandler):
+    """Edits the caller's nickname, avatar and memo (those given); answers the public user."""
+
+    async def post(self) -> None:
+        def optional(name: str) -> str | None:
+            return self.str_arg(name, max_len=512) if self.args.get(name) is not None else None
+
+        user = await profile.do_update_profile(
+            self.ctx, self.user_id, optional("nickname"), optional("avatar"), optional("memo")
+        )
+        self.ok(user)

@@ -167,6 +167,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/user/passwd", users.ChangePasswdHandler),
         (r"/user/find", users.FindUserHandler),
         (r"/user/me", users.MeHandler),
+        (r"/user/profile", users.ProfileHandler),
         # accounts and admin
         (r"/user/signupinvite", users.SignupInviteHandler),
         (r"/admin/users", admin.UsersHandler),

@@ -86,9 +86,16 @@ function signupInvite() {
   return panelSection('Invite someone to this server', slot);
 }
 
+const extraSections = []; // (me) -> Node: sections other modules add at the top (profile.js)
+
+/** Adds a section to the top of the panel, built afresh each time it opens. */
+export function addMeSection(build) {
+  extraSections.push(build);
+}
+
 /** Opens the panel; me: /user/me's answer (plus the mobile kept from login). */
 export async function openMePanel(me, { onChanged, registration }) {
-  const head = [card(me), findableSetting(me), liveSettings(me)];
+  const head = [...extraSections.map((build) => build(me)), card(me), findableSetting(me), liveSettings(me)];
   openPanel('me', `${me.nickname} (#${me.id})`, ...head, panelSection('Blocked', el('p', { class: 'hint', text: 'Loading…' })));
   const blocked = await blockedList(onChanged);
   // Sign-up links: for anyone on an invite-only server, for server admins on any.

@@ -5,6 +5,7 @@ import { wireConsent } from './consent.js';
 import { ConversationView } from './conversation.js';
 import { Sidebar } from './contacts.js';
 import { byId } from './dom.js';
+import { Drafts, bindDrafts } from './drafts.js';
 import { loadCatalog } from './emoji.js';
 import { roleName } from './groupinfo.js';
 import { openAt, setOpener } from './jump.js';
@@ -14,7 +15,10 @@ import './media.js'; // registers the image, voice, emoji and sticker renderers
 import { MessageActions } from './msgactions.js';
 import { MessageEvents } from './msgevents.js';
 import { Names } from './names.js';
+import { watchNetwork } from './netstate.js';
+import { Notifier, showUnread } from './notify.js';
 import { Outbox } from './outbox.js';
+import { Profile, showHeaderAvatar } from './profile.js';
 import { ReadMarks } from './reads.js';
 import { bindSearch } from './search.js';
 import { ChatSocket } from './socket.js';
@@ -139,10 +143,16 @@ function start(me) {
     },
   });
 
+  // Drafts per conversation, kept across reloads (drafts.js); the box swaps as chats change.
+  const drafts = new Drafts(me.id);
+  const draftBox = bindDrafts({ drafts, composer, currentKey: () => view.key });
+
+  const showHeader = () => view.key && showHeaderAvatar(sidebar.avatarOf(view.key));
   // After a reload the open conversation's title may improve (a friend's name arrived).
   const reloadContacts = () =>
     sidebar.load().then((ok) => {
       if (view.key) view.setTitle(sidebar.titleOf(view.key));
+      showHeader();
       updateTitle();
       return ok;
     });
@@ -153,16 +163,25 @@ function start(me) {
   // The open conversation counts as read only while someone can see it.
   const seeing = (key) => key === view.key && document.visibilityState === 'visible';
   const markSeen = () => view.key && reads.mark(view.key, store.newestId(view.key));
-  document.addEventListener('visibilitychange', () => seeing(view.key) && markSeen());
+  document.addEventListener('visibilitychange', () => {
+    if (seeing(view.key)) markSeen();
+    // What comes while nobody looks gets the "New messages" line.
+    else if (view.key && document.visibilityState === 'hidden') view.markNewFrom(store.newestId(view.key));
+  });
 
   // `at`: a message id to open the conversation at (jump.js openAt), instead of its latest.
   async function openConversation(key, at = null) {
+    // Where the "New messages" line goes: after the read mark, if anything is unread.
+    const newFrom = at == null && sidebar.unreadOf(key) > 0 ? sidebar.readIdOf(key) : null;
+    if (key !== view.key) draftBox.swap(key); // this chat's own draft, not the last one's
+    drafts.rememberOpen(key);
     sidebar.select(key);
     updateTitle();
     composer.enable();
     setSidebarOpen(false);
     const title = sidebar.titleOf(key);
-    const loading = at == null ? view.open(key, title) : view.openAt(key, title, at);
+    const loading = at == null ? view.open(key, title, newFrom) : view.openAt(key, title, at);
+    showHeader();
     actions.opened(key);
     live.opened(key, loading);
     consent.opened(); // the info button, or a locked composer if it is no longer ours
@@ -172,12 +191,20 @@ function start(me) {
   }
 
   function updateTitle() {
-    const n = sidebar.totalUnread();
-    document.title = n ? `(${n}) chatd` : 'chatd';
+    showUnread(sidebar.totalUnread()); // the title and the favicon
   }
 
   setOpener(openConversation);
   bindSearch({ sidebar, names, store, currentKey: () => view.key });
+  new Notifier({ me: me.id, names, socket, store, titleOf: (key) => sidebar.titleOf(key),
+    readIdOf: (key) => sidebar.readIdOf(key), openConversation });
+  new Profile({ me, names, socket, onChanged: (user, isMe) => {
+    if (!isMe) reloadContacts(); // the friend rows carry the name and picture
+    sidebar.render();
+    view.refresh();
+    showHeader();
+  } });
+  watchNetwork({ socket }); // the offline banner
 
   // The catalog turns :codes: and emoji messages into characters; draw them again once.
   loadCatalog().then((catalog) => {
@@ -208,7 +235,6 @@ function start(me) {
   let connectedBefore = false;
   let listLoaded = false;
   socket.addEventListener('online', () => {
-    offline.hidden = true;
     // Back after a drop (or the first load failed): counts and previews may have moved on.
     if (!connectedBefore && !listLoaded) {
       // Started without the list, so live only: a list fetched now (after the socket
@@ -218,10 +244,9 @@ function start(me) {
     connectedBefore = true;
   });
   socket.addEventListener('offline', ({ detail }) => {
-    offline.textContent = 'Offline: reconnecting…';
-    offline.hidden = false;
-    // A refused upgrade (session over, or the cookie now names someone else) looks like any
-    // failed connect; ask the server: a 401 ends the session through setUnauthorizedHandler.
+    // (netstate.js shows the banner.) A refused upgrade (session over, or the cookie now
+    // names someone else) looks like any failed connect; ask the server: a 401 ends the
+    // session through setUnauthorizedHandler.
     if (!detail.wasOpen) {
       postData('/user/me').then((now) => now.id !== me.id && location.reload(), () => {});
     }
@@ -234,7 +259,6 @@ function start(me) {
     offline.textContent = 'Disconnected: this account has too many chat windows open. Reload to reconnect.';
     offline.hidden = false;
   });
-  window.addEventListener('online', () => socket.reconnectNow());
 
   // --- header: sidebar toggle, who am I, log out ---
   function setSidebarOpen(open) {
@@ -259,9 +283,9 @@ function start(me) {
       closeSidebar();
     }
   });
-  byId('me-name').textContent = `${me.nickname ?? 'Me'} (#${me.id})`;
   byId('logout').addEventListener('click', async () => {
     socket.stop();
+    drafts.forgetAll(); // the next person at this computer starts clean
     setUnauthorizedHandler(null); // a 401 here just means the token was already gone
     try {
       await request('/user/logout');
@@ -281,6 +305,10 @@ function start(me) {
     listLoaded = ok;
     if (ok) socket.startAfter(sidebar.newestId() ?? 0);
     socket.start();
+    // The chat open before the reload comes back, unless a link asks for something else.
+    const saved = drafts.openKey();
+    const linked = /[?&](join|add)=/.test(location.search);
     consent.followLinks();
+    if (!linked && saved && !view.key && sidebar.knows(saved)) openConversation(saved);
   });
 }

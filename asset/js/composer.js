@@ -59,6 +59,12 @@ export class Composer {
     this.input.focus();
   }
 
+  /** Puts `text` in the text box (a conversation's draft), sized to fit. */
+  setText(text) {
+    this.input.value = text;
+    this.#fit();
+  }
+
   #sendNow(fields) {
     const key = this.#currentKey();
     if (!key) return;

@@ -4,6 +4,7 @@
 import { postData, postRows } from './api.js';
 import { byId, el, handleSubmit } from './dom.js';
 import { previewText } from './media.js';
+import { withPicture } from './profile-view.js';
 import { avatarHue } from './render.js';
 import { requestError } from './requests.js';
 import { convKey, parseKey } from './store.js';
@@ -195,12 +196,26 @@ export class Sidebar {
     this.afterRender();
   }
 
-  #avatar(kind, id, name) {
+  #avatar(kind, id, name, picture) {
     const avatar = el('span', { class: `contact__avatar contact__avatar--${kind}`, 'aria-hidden': 'true',
       text: name.slice(0, 1).toUpperCase() });
     // A friend has the colour of the avatar beside their messages; groups are shifted.
     avatar.style.setProperty('--hue', (avatarHue(id) + (kind === 'group' ? 180 : 0)) % 360);
-    return avatar;
+    return withPicture(avatar, picture);
+  }
+
+  /** The avatar of a conversation (the friend's picture or the group's icon), for the header. */
+  avatarOf(key) {
+    const { cmd, dstid } = parseKey(key);
+    const entry = this.entryOf(key);
+    const kind = cmd === Cmd.GROUP ? 'group' : 'friend';
+    const name = (cmd === Cmd.GROUP ? entry?.name : this.#names.get(dstid)) || '?';
+    return this.#avatar(kind, dstid, name, cmd === Cmd.GROUP ? entry?.icon : this.#names.avatar(dstid));
+  }
+
+  /** How many unread messages conversation `key` has (before it is opened and marked). */
+  unreadOf(key) {
+    return this.#convs.get(key)?.unread ?? 0;
   }
 
   #preview(kind, last) {
@@ -234,7 +249,7 @@ export class Sidebar {
             'aria-current': key === this.#current ? 'true' : null,
             onclick: () => this.#onOpen(key),
           },
-          this.#avatar(kind, row.id, name),
+          this.#avatar(kind, row.id, name, kind === 'group' ? row.icon : row.avatar),
           el(
             'span',
             { class: 'contact__main' },

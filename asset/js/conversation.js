@@ -3,15 +3,18 @@
 // reply), it shows the page around it, and newer pages load as the reader scrolls down.
 import { postRows } from './api.js';
 import { byId, el } from './dom.js';
+import { withPicture } from './profile-view.js';
 import { renderBubble } from './render.js';
 import { parseKey } from './store.js';
 import { renderSystem, systemUserIds } from './system.js';
+import { JumpButton, decorate } from './timeline.js';
 import { Media } from './wire.js';
 
 const PAGE = 50;
 const STICK_PX = 80; // this close to the bottom counts as "reading the latest"
 const PRELOAD_PX = 400; // start fetching older messages this far before the top is reached
 const FLASH_MS = 2000; // how long a message opened at stays marked
+const UNREAD_PAGES = 10; // older pages fetched at most to reach the first unread message
 
 // What a bubble shows that can change after it was drawn; same signature = keep the node
 // (so a playing voice clip is not cut off when older messages are loaded above it).
@@ -22,11 +25,12 @@ export class ConversationView {
   #store;
   #names;
   #onRetry;
-  #decorate;
+  #decorateBubble;
   #bubbles = new Map(); // message object -> its <li>, for the open conversation only
   #drawn = new WeakMap(); // <li> -> signature of what it shows
-  #loadingOlder = false;
   #loadingNewer = false;
+  #older = null; // the page of older messages on its way
+  #newFrom = null; // messages after this id are new (the "New messages" line), or null
   key = null;
 
   /** onRetry(msg): resend a failed message; decorate(li, msg): add to a bubble just drawn. */
@@ -34,7 +38,7 @@ export class ConversationView {
     this.#store = store;
     this.#names = names;
     this.#onRetry = onRetry;
-    this.#decorate = decorate;
+    this.#decorateBubble = decorate;
     this.pane = byId('message-pane');
     this.list = byId('messages');
     this.title = byId('conv-title');
@@ -45,21 +49,42 @@ export class ConversationView {
       text: 'Load newer messages', onclick: () => this.loadNewer() });
     this.list.after(this.newer);
     this.older.addEventListener('click', () => this.loadOlder());
+    this.jump = new JumpButton({ pane: this.pane, onJump: () => this.#scrollToBottom() });
     this.pane.addEventListener('scroll', () => {
       if (this.pane.scrollTop < PRELOAD_PX) this.loadOlder();
       if (this.pane.scrollHeight - this.pane.scrollTop - this.pane.clientHeight < PRELOAD_PX) this.loadNewer();
     }, { passive: true });
   }
 
-  /** Shows conversation `key` from memory at once, then fetches its latest history. */
-  open(key, title) {
+  /**
+   * Shows conversation `key` from memory at once, then fetches its latest history. `newFrom`:
+   * the read mark when it has unread messages (the "New messages" line goes above the first
+   * one after it, and the view opens there; older pages are fetched until it is reached).
+   */
+  async open(key, title, newFrom = null) {
     this.key = key;
+    this.#newFrom = newFrom;
     this.title.textContent = title;
     this.showError('');
     this.#store.conv(key).newest = null; // the latest page replaces a window opened at a message
     this.#renderAll(true);
     this.#scrollToBottom();
-    return this.loadHistory(false);
+    this.jump.reset();
+    await this.loadHistory(false);
+    if (newFrom == null) return;
+    const conv = this.#store.conv(key);
+    for (let page = 0; page < UNREAD_PAGES; page += 1) {
+      const oldest = conv.items.find((m) => m.id != null);
+      if (this.key !== key || !conv.hasOlder || !oldest || oldest.id <= newFrom) break;
+      await this.loadOlder();
+    }
+    if (this.key === key) this.#scrollToLatest();
+  }
+
+  /** From now on messages after `id` are new (the tab was hidden), unless a line is there. */
+  markNewFrom(id) {
+    if (!this.key || this.#newFrom != null || id == null) return;
+    this.#newFrom = id;
   }
 
   setTitle(title) {
@@ -146,15 +171,11 @@ export class ConversationView {
   }
 
   /** The page before the oldest shown, if there is one and none is on its way. */
-  async loadOlder() {
+  loadOlder() {
     const conv = this.key && this.#store.conv(this.key);
-    if (!conv || !conv.hasOlder || this.#loadingOlder) return;
-    this.#loadingOlder = true;
-    try {
-      await this.loadHistory(true);
-    } finally {
-      this.#loadingOlder = false;
-    }
+    if (!conv || !conv.hasOlder) return Promise.resolve();
+    this.#older ??= this.loadHistory(true).finally(() => (this.#older = null));
+    return this.#older;
   }
 
   /** Fetches a page of history: the newest, or the one before the oldest shown. */
@@ -181,7 +202,7 @@ export class ConversationView {
       this.#renderAll(false);
       // Loading older keeps the reader's place; the first load shows the newest.
       if (older) this.pane.scrollTop = this.pane.scrollHeight - fromBottom;
-      else this.#scrollToBottom();
+      else this.#scrollToLatest();
     } catch (err) {
       if (this.key === key) this.showError(`Could not load messages: ${err.message}`);
     } finally {
@@ -219,12 +240,15 @@ export class ConversationView {
     const stick = this.#isNearBottom() || (this.#store.isMine(msg) && msg.state === 'pending');
     const items = this.#store.conv(this.key).items;
     const li = this.#bubble(msg);
+    const isNew = !this.#bubbles.has(msg);
     this.#bubbles.get(msg)?.remove();
     this.#bubbles.set(msg, li);
     const next = items.slice(items.indexOf(msg) + 1).find((m) => this.#bubbles.has(m));
     this.list.insertBefore(li, (next && this.#bubbles.get(next)) || null);
     this.empty.hidden = true;
+    this.#decorate();
     if (stick) this.#scrollToBottom();
+    else if (isNew && !next) this.jump.noteUnseen();
   }
 
   /** The drawn bubble of the open conversation's message `id`, or null. */
@@ -235,8 +259,13 @@ export class ConversationView {
   /** Puts a nickname learnt later into the bubbles that show a placeholder. */
   rename(userId, name) {
     for (const li of this.list.querySelectorAll(`.msg[data-userid="${Number(userId)}"]`)) {
-      li.querySelector('.msg__from').textContent = name;
-      li.querySelector('.msg__avatar').textContent = name.slice(0, 1).toUpperCase();
+      const from = li.querySelector('.msg__from');
+      const avatar = li.querySelector('.msg__avatar');
+      if (!from || !avatar) continue; // a system line: drawn again by #systemLine
+      from.textContent = name;
+      if (avatar.querySelector('img')) continue;
+      avatar.textContent = name.slice(0, 1).toUpperCase();
+      withPicture(avatar, this.#names.avatar(userId)); // learnt with the name
     }
   }
 
@@ -252,8 +281,8 @@ export class ConversationView {
     if (!this.#names.has(msg.userid)) {
       this.#names.resolve(msg.userid).then((n) => n && this.rename(msg.userid, n));
     }
-    const li = renderBubble(msg, { mine, name }, this.#onRetry);
-    this.#decorate(li, msg); // read receipts (receipts.js)
+    const li = renderBubble(msg, { mine, name, avatar: this.#names.avatar(msg.userid) }, this.#onRetry);
+    this.#decorateBubble(li, msg); // read receipts (receipts.js)
     this.#drawn.set(li, signature(msg));
     return li;
   }
@@ -293,6 +322,24 @@ export class ConversationView {
     this.empty.hidden = conv.items.length > 0 || conv.hasOlder === null;
     this.older.hidden = !conv.hasOlder;
     this.newer.hidden = conv.newest == null;
+    this.#decorate();
+  }
+
+  /** Day lines, runs of one sender and the "New messages" line (timeline.js). */
+  #decorate() {
+    const rows = this.#store.conv(this.key).items.map((msg) => [msg, this.#bubbles.get(msg)]).filter(([, li]) => li);
+    decorate(this.list, rows, { newFrom: this.#newFrom, isMine: (msg) => this.#store.isMine(msg) });
+  }
+
+  /** The "New messages" line near the top of the pane if there is one, else the bottom. */
+  #scrollToLatest() {
+    const line = this.list.querySelector('.new-line');
+    if (!line) {
+      this.#scrollToBottom();
+      return;
+    }
+    this.pane.scrollTop += line.getBoundingClientRect().top - this.pane.getBoundingClientRect().top - 8;
+    this.jump.update();
   }
 
   #isNearBottom() {
@@ -301,5 +348,6 @@ export class ConversationView {
 
   #scrollToBottom() {
     this.pane.scrollTop = this.pane.scrollHeight;
+    this.jump.update();
   }
 }

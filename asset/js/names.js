@@ -1,13 +1,24 @@
-// User id -> nickname: known from the friend list and ourselves, others asked once via /user/find.
+// User id -> nickname and avatar: known from the friend list and ourselves, others asked once
+// via /user/find.
 import { postData } from './api.js';
 
 export class Names {
   #known = new Map();
+  #avatars = new Map();
   #asking = new Map();
 
-  /** Remembers the nicknames of public user objects. */
+  /** Remembers the nicknames (and avatar URLs) of public user objects. */
   learn(users) {
-    for (const u of users) if (u && u.id != null) this.#known.set(u.id, u.nickname || `User ${u.id}`);
+    for (const u of users) {
+      if (!u || u.id == null) continue;
+      this.#known.set(u.id, u.nickname || `User ${u.id}`);
+      if (typeof u.avatar === 'string') this.#avatars.set(u.id, u.avatar);
+    }
+  }
+
+  /** The avatar URL last learnt for `id` ('' when none or not known). */
+  avatar(id) {
+    return this.#avatars.get(id) ?? '';
   }
 
   /** The name to show now (a placeholder until resolve() has answered). */

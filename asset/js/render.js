@@ -6,6 +6,7 @@ import { el } from './dom.js';
 import { replaceShortcodes } from './emoji.js';
 import { linkCard } from './linkcard.js';
 import { linkify } from './linkify.js';
+import { withPicture } from './profile-view.js';
 import { Media } from './wire.js';
 
 // Text: :smile: and the other catalog codes show as their character (the stored text is unchanged).
@@ -91,16 +92,16 @@ export function avatarHue(userId) {
   return (Number(userId) * 137) % 360; // golden-angle steps keep neighbours apart
 }
 
-/** The initial-letter circle. */
-export function renderAvatar(userId, name) {
+/** The initial-letter circle, with the user's picture over it when they have one. */
+export function renderAvatar(userId, name, picture) {
   const avatar = el('span', { class: 'msg__avatar', 'aria-hidden': 'true', text: (name || '?').slice(0, 1).toUpperCase() });
   avatar.style.setProperty('--hue', avatarHue(userId));
-  return avatar;
+  return withPicture(avatar, picture);
 }
 
 /**
  * The <li> for `msg`: avatar, then the bubble (name and time, body, send status); ours on
- * the right. `who`: {mine, name} of the sender; `onRetry(msg)` for failed sends.
+ * the right. `who`: {mine, name, avatar} of the sender; `onRetry(msg)` for failed sends.
  * data-id / data-cmid / data-state / data-media are there for styling and tests.
  */
 export function renderBubble(msg, who, onRetry) {
@@ -115,7 +116,7 @@ export function renderBubble(msg, who, onRetry) {
         recalled: msg.recalled ? '1' : null,
       },
     },
-    renderAvatar(msg.userid, who.name),
+    renderAvatar(msg.userid, who.name, who.avatar),
     el(
       'div',
       { class: 'msg__bubble' },

@@ -1,4 +1,7 @@
 // One reconnecting WebSocket to /chat: heartbeats, backoff, `since` resume, dedupe by id.
+// A heartbeat carries a `seq` the server echoes; no frame at all within ANSWER_MS of one
+// means the connection is dead (a browser sees no TCP or WebSocket-level failure for a
+// long time when the network silently goes): it is dropped and reconnected.
 // It authenticates with the HttpOnly cookie: the URL carries no token.
 //
 // Events (CustomEvent, payload in `detail`):
@@ -11,7 +14,9 @@
 //   live     a cmd 16 frame: someone typing, a read receipt (live.js)
 import { CLOSE_SESSION_ENDED, CLOSE_TOO_MANY_SOCKETS, CLOSE_TOO_SLOW, Cmd } from './wire.js';
 
-const HEARTBEAT_MS = 25_000; // below the 30-60 s idle timeouts of common proxies and NATs
+const HEARTBEAT_MS = 10_000; // below proxies' idle timeouts, and a dead link seen within seconds
+const ANSWER_MS = 5_000; // the server answers a heartbeat in milliseconds; this means it is gone
+export const CLOSE_NO_ANSWER = 4900; // our own code (never sent by the server): heartbeat unanswered
 const BACKOFF_MIN_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
 const SEEN_MAX = 5_000; // ids remembered for dedupe; bounds memory in long-lived tabs
@@ -21,6 +26,8 @@ export class ChatSocket extends EventTarget {
   #ws = null;
   #retryTimer = null;
   #heartbeat = null;
+  #deadline = null; // the timer that drops the socket when a heartbeat goes unanswered
+  #seq = 0;
   #attempt = 0;
   #stopped = true;
   #seen = new Set();
@@ -57,6 +64,18 @@ export class ChatSocket extends EventTarget {
     this.#connect();
   }
 
+  /**
+   * Asks the server for an answer now (the network may have changed): no frame within
+   * ANSWER_MS and the socket is dropped and reconnected. Returns false when not open.
+   */
+  probe() {
+    if (!this.online) return false;
+    this.#seq = (this.#seq + 1) % 2 ** 31;
+    this.send({ cmd: Cmd.HEARTBEAT, seq: this.#seq });
+    this.#deadline ??= setTimeout(() => this.#dead(), ANSWER_MS);
+    return true;
+  }
+
   /** Sends a frame if the socket is open; returns false otherwise (the caller keeps it). */
   send(frame) {
     if (!this.online) return false;
@@ -90,12 +109,27 @@ export class ChatSocket extends EventTarget {
     ws.onopen = () => {
       this.online = true;
       this.#attempt = 0; // each outage starts again from the shortest wait
-      this.#heartbeat = setInterval(() => this.send({ cmd: Cmd.HEARTBEAT }), HEARTBEAT_MS);
+      this.#heartbeat = setInterval(() => this.probe(), HEARTBEAT_MS);
       this.#emit('online');
     };
-    ws.onmessage = (event) => this.#receive(event.data);
+    ws.onmessage = (event) => {
+      clearTimeout(this.#deadline); // anything at all shows the connection is alive
+      this.#deadline = null;
+      this.#receive(event.data);
+    };
     ws.onclose = (event) => this.#closed(ws, event.code);
     // onerror is always followed by onclose, which does the work.
+  }
+
+  /** No answer to a heartbeat: give the socket up at once (its close could take minutes). */
+  #dead() {
+    this.#deadline = null;
+    const ws = this.#ws;
+    if (!ws) return;
+    ws.onclose = null;
+    ws.onmessage = null;
+    ws.close();
+    this.#closed(ws, CLOSE_NO_ANSWER);
   }
 
   #closed(ws, code) {
@@ -104,6 +138,8 @@ export class ChatSocket extends EventTarget {
     this.#ws = null;
     this.online = false;
     clearInterval(this.#heartbeat);
+    clearTimeout(this.#deadline);
+    this.#deadline = null;
     this.#emit('offline', { code, wasOpen });
     if (this.#stopped) return;
     if (code === CLOSE_SESSION_ENDED || code === CLOSE_TOO_MANY_SOCKETS) {
@@ -130,6 +166,7 @@ export class ChatSocket extends EventTarget {
       console.warn('chatd: ignoring a non-JSON frame');
       return;
     }
+    if (frame.cmd === Cmd.HEARTBEAT) return; // the answer to a probe: it already counted
     if (frame.cmd === Cmd.ACK) this.#emit('ack', frame);
     else if (frame.cmd === Cmd.REFUSED) this.#emit('refused', frame);
     else if (frame.cmd === Cmd.READ) this.#emit('read', frame);

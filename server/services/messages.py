@@ -122,6 +122,18 @@ def is_heartbeat(frame: dict[str, Any]) -> bool:
     return frame.get("cmd") == CMD_HEARTBEAT
 
 
+def heartbeat_answer(frame: dict[str, Any]) -> bytes | None:
+    """`{"cmd": 0, "seq": N}` back for a heartbeat carrying an integer `seq` (how a browser,
+    which cannot see WebSocket pings, notices a dead connection); None for a plain one.
+    400 for a `seq` that is not an integer in 0..2^31-1."""
+    seq = frame.get("seq")
+    if seq is None:
+        return None
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= ID_MAX:
+        raise ClientError(400, "seq must be an integer from 0 to 2147483647")
+    return encode({"cmd": CMD_HEARTBEAT, "seq": seq})
+
+
 def check_frame(
     frame: dict[str, Any], sender_id: int, settings: Settings, catalog: EmojiCatalog
 ) -> NewMessage:

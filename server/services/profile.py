@@ -1,0 +1,87 @@
+"""Editing one's own profile (nickname, avatar, memo) and telling those who show it.
+
+The change is committed with a cmd 15 `user_updated` notice for the user's own sockets and
+their friends' (the people whose lists and chats show this name and avatar). Group members
+who are not friends see the new name and avatar when their page next asks for it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from models import media as media_q
+from models import profiles as profile_q
+from models.users import PublicUser
+from server import storage
+from server.bus import Event, Notice
+from server.errors import ClientError
+from server.services.accounts import check_nickname
+from server.services.changes import commit
+from server.services.messages import CMD_NOTICE, encode
+from server.textcheck import has_invisible
+
+if TYPE_CHECKING:
+    from server.context import Ctx
+
+MEMO_MAX = 200  # a line about oneself, not a biography (the column holds 512)
+
+
+def check_memo(memo: str) -> str:
+    """The memo without outer spaces; 400 when too long or holding control, zero-width or
+    bidi characters (they would reorder what is shown around it)."""
+    memo = memo.strip()
+    if len(memo) > MEMO_MAX:
+        raise ClientError(400, f"memo must be at most {MEMO_MAX} characters")
+    if has_invisible(memo):
+        raise ClientError(400, "memo must not contain control or invisible formatting characters")
+    return memo
+
+
+def check_avatar(user_id: int, avatar: str) -> str:
+    """'' (no avatar) or the URL of an image this user uploaded here (the picture or its
+    thumbnail); 400 otherwise. Runs in the database pool (it reads the upload's row)."""
+    avatar = avatar.strip()
+    if not avatar:
+        return ""
+    key = storage.key_of_url(avatar)
+    found = media_q.find_media([key]).get(key) if key else None
+    if found is None:
+        raise ClientError(400, "avatar must be the URL of an image uploaded here")
+    if found["kind"] != "image":
+        raise ClientError(400, "avatar must be an image")
+    if found["user_id"] != user_id:
+        # Someone else's upload: a URL is the capability to forward a photo, not to wear it.
+        raise ClientError(400, "avatar must be an image you uploaded")
+    if avatar not in (
+        storage.url_for(found["path"]),
+        storage.url_for(found["thumb"]) if found["thumb"] else "",
+    ):
+        raise ClientError(400, "avatar must be the URL of an image uploaded here")
+    return avatar
+
+
+def user_updated(user: PublicUser, to: tuple[int, ...]) -> Notice:
+    """The cmd 15 frame `{"type": "user_updated", "user"}` for every socket of `to`."""
+    return Notice(to, encode({"cmd": CMD_NOTICE, "type": "user_updated", "user": user}))
+
+
+async def do_update_profile(
+    ctx: Ctx, user_id: int, nickname: str | None, avatar: str | None, memo: str | None
+) -> PublicUser:
+    """Change the fields given (None: keep) and answer the public user. 400 on a bad field,
+    with nothing changed. The user's own sockets and their friends' get `user_updated`."""
+    fields: dict[str, str] = {}
+    if nickname is not None:
+        fields["nickname"] = check_nickname(nickname)
+    if memo is not None:
+        fields["memo"] = check_memo(memo)
+
+    def change() -> tuple[PublicUser, list[Event]]:
+        if avatar is not None:
+            fields["avatar"] = check_avatar(user_id, avatar)
+        user = profile_q.update_profile(user_id, fields)
+        if user is None:
+            raise ClientError(404, "no such user")
+        friends = profile_q.friend_ids(user_id)
+        return user, [user_updated(user, (user_id, *friends))]
+
+    return await commit(ctx, change)
