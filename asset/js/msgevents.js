@@ -3,7 +3,7 @@
 // reactions under it, "edited". Events are never bubbles of their own.
 import { postRows } from './api.js';
 import { el } from './dom.js';
-import { findEmoji } from './emoji.js';
+import { findEmoji, replaceShortcodes } from './emoji.js';
 import { registerBubblePart } from './render.js';
 import { parseKey } from './store.js';
 import { Media } from './wire.js';
@@ -16,7 +16,7 @@ export function snippetOf(msg) {
   if (msg.recalled) return 'Message recalled';
   const words = { [Media.VOICE]: 'Voice message', [Media.IMAGE]: 'Photo', 8: 'Video', 9: 'File' };
   if (msg.media === Media.EMOJI) return findEmoji(msg.content)?.char ?? 'Sticker';
-  const text = (msg.content ?? '').trim();
+  const text = replaceShortcodes(msg.content ?? '').trim();
   if (msg.media !== Media.TEXT) return text ? `${words[msg.media] ?? 'Message'}: ${text}` : words[msg.media] ?? 'Message';
   return text.length > 120 ? `${text.slice(0, 120)}…` : text;
 }

@@ -181,7 +181,8 @@ def test_server_restart_while_the_other_side_sends_shows_every_message_once(frie
 
 
 def test_screenshot_of_the_chat_page(friends, tmp_path):
-    """The README's picture: text with emoji, a photo, a voice clip and a sticker."""
+    """The README's picture: text with emoji, a photo, a voice clip, a sticker, a reaction and
+    a reply."""
     ann, bob = friends
     ann.send("Dinner at 7? :smile:")
     bob.send("Yes! I'll bring dessert 🍰")
@@ -198,6 +199,16 @@ def test_screenshot_of_the_chat_page(friends, tmp_path):
     ann.page.locator('button.sticker-item[data-sticker="chatd-blobs/party"]').click()
     expect(bob.page.locator("li.msg img.msg__sticker").last).to_be_visible()
     expect(ann.page.locator("li.msg img.msg__sticker").last).to_be_visible()
+    # Bob (on the phone) reacts to the question and replies to it.
+    question = bob.page.locator("li.msg", has=bob.page.locator(".msg__body", has_text="Dinner at 7")).last
+    question.locator(".msg__actions").click()
+    bob.page.get_by_role("button", name="React 👍").click()
+    question.locator(".msg__actions").click()
+    bob.page.get_by_role("menuitem", name="Reply").click()
+    bob.send("See you there!")
+    reply = ann.page.locator("li.msg", has=ann.page.locator(".msg__body", has_text="See you there")).last
+    expect(reply.locator(".msg__quote")).to_contain_text("Dinner at 7")
+    expect(ann.page.locator("li.msg .reaction", has_text="👍")).to_have_attribute("data-count", "1")
     ARTIFACTS.mkdir(exist_ok=True)
     for page in (ann.page, bob.page):  # every picture in the chat decoded, every font in place
         page.wait_for_function(
