@@ -13,7 +13,8 @@ from tornado.websocket import websocket_connect
 
 from models import db
 from server import storage
-from server.services.messages import Outgoing, Stored, store_batch_apart
+from server.services.messages import Outgoing, Stored
+from server.services.storing import store_batch_apart
 from server.writer import MessageWriter
 from tests import mediafiles
 from tests.conftest import (

@@ -13,7 +13,8 @@ from server.bus import Event
 from server.errors import ClientError
 from server.services.changes import ordered_job
 from server.services.events import EventRules
-from server.services.messages import Outgoing, Stored, delivery_for, store_batch_apart
+from server.services.messages import Outgoing, Stored, delivery_for
+from server.services.storing import store_batch_apart
 
 if TYPE_CHECKING:
     from server.context import Ctx
