@@ -17,6 +17,7 @@ from tests.conftest import (
     join_group,
     register,
 )
+from tests.test_media_messages import pair
 from tests.test_uploads import upload
 
 HOUR_MS = 3600 * 1000
@@ -25,12 +26,6 @@ HOUR_MS = 3600 * 1000
 @pytest.fixture
 def settings_overrides():
     return {"send_rate": 10_000.0, "send_burst": 10_000, "media_threads": 2}
-
-
-async def pair(api, base_url):
-    ann, bob = await register(api, "Ann"), await register(api, "Bob")
-    await befriend(api, ann, bob)
-    return ann, bob, await connect(base_url, ann), await connect(base_url, bob)
 
 
 async def sent(client, **frame):

@@ -16,18 +16,16 @@ from tests.conftest import (
     join_group,
     register,
 )
+from tests.test_events import sent
 from tests.test_live import focus
 from tests.test_presence import presence_of, until
 
 
 async def send(client: ChatClient, cmd: int, dstid: int, text: str) -> int:
     """A message from `client`; its id once acked."""
-    cmid = await client.send(cmd=cmd, dstid=dstid, media=1, content=text)
-    frame = await client.next_frame()
-    while frame.get("cmid") != cmid:
-        frame = await client.next_frame()
-    assert frame["cmd"] == 12, frame
-    return frame["id"]
+    ack = await sent(client, cmd=cmd, dstid=dstid, media=1, content=text)
+    assert ack["cmd"] == 12, ack
+    return ack["id"]
 
 
 async def peer_read(api: Api, user: Account, peer: Account) -> int:
