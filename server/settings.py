@@ -7,158 +7,35 @@ from __future__ import annotations
 
 import argparse
 import configparser
-import dataclasses
-import importlib.metadata
-import ipaddress
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+from server.optionparse import (
+    _addresses,
+    _bitrate,
+    _bool,
+    _database,
+    _float,
+    _host,
+    _int,
+    _networks,
+    _optional_path,
+    _origins,
+    _path,
+    _redis,
+    _registration,
+    _synchronous,
+)
+from server.paths import DATA_ROOT, DEFAULT_CONFIG, ROOT, SECTION
 
-
-def _installed_files() -> Path | None:
-    """Where pip put view/, asset/ and config/ (setup.py's data files), if it did."""
-    try:
-        files = importlib.metadata.files("chatd") or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for file in files:
-        if file.parts[-4:] == ("share", "chatd", "config", "chatd.ini"):
-            return Path(str(file.locate())).resolve().parent.parent
-    return None
-
-
-# A source checkout keeps view/, asset/ and config/ beside the packages, and its data (what
-# relative paths name: the default SQLite file, upload/) in itself. An installed copy finds
-# them under <prefix>/share/chatd/ and keeps its data in the working directory, since
-# site-packages is no place to write.
-SOURCE_TREE = (PACKAGE_ROOT / "view" / "chat.html").is_file()
-ROOT = PACKAGE_ROOT if SOURCE_TREE else (_installed_files() or PACKAGE_ROOT)
-DATA_ROOT = PACKAGE_ROOT if SOURCE_TREE else Path.cwd()
-DEFAULT_CONFIG = ROOT / "config" / "chatd.ini"
-SECTION = "chatd"
+__all__ = ["DATA_ROOT", "DEFAULT_CONFIG", "ROOT", "SECTION", "Settings", "SettingsError", "load_settings"]
 
 
 class SettingsError(ValueError):
     """A bad option value; the message names the option and is shown as one line."""
-
-
-N = TypeVar("N", int, float)
-
-
-def _ranged(kind: Callable[[str], N], what: str, lo: N, hi: N) -> Callable[[str], N]:
-    def parse(raw: str) -> N:
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise ValueError(f"{raw!r} is not {what}") from None
-        if not lo <= value <= hi:
-            raise ValueError(f"{value} is outside {lo}..{hi}")
-        return value
-
-    return parse
-
-
-def _int(lo: int, hi: int) -> Callable[[str], int]:
-    return _ranged(int, "a whole number", lo, hi)
-
-
-def _float(lo: float, hi: float) -> Callable[[str], float]:
-    return _ranged(float, "a number", lo, hi)
-
-
-def _bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"{raw!r} is not true/false")
-
-
-def _database(raw: str) -> str:
-    if raw.startswith("sqlite:///"):
-        path = raw[len("sqlite:///") :]
-        if not path:
-            raise ValueError("sqlite URL has no file path")
-        # sqlite:///rel/path is relative to DATA_ROOT; sqlite:////abs/path is absolute.
-        if path != ":memory:" and not path.startswith("/"):
-            path = str(DATA_ROOT / path)
-        return "sqlite:///" + path
-    if raw.startswith(("postgresql://", "postgres://")):
-        return raw
-    raise ValueError(f"{raw!r} is not sqlite:///PATH or postgresql://...")
-
-
-def _redis(raw: str) -> str:
-    if raw == "" or raw.startswith(("redis://", "rediss://", "unix://")):
-        return raw
-    raise ValueError(f"{raw!r} is not a redis:// URL")
-
-
-def _path(raw: str) -> Path:
-    if not raw.strip():
-        raise ValueError("is empty")
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else (DATA_ROOT / path)
-
-
-def _origins(raw: str) -> tuple[str, ...]:
-    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
-    for origin in origins:
-        if not re.match(r"^https?://[^/\s]+$", origin):
-            raise ValueError(f"{origin!r} is not an origin like https://chat.example.org")
-    return origins
-
-
-def _addresses(raw: str) -> tuple[str, ...]:
-    found = tuple(a.strip() for a in raw.split(",") if a.strip())
-    for address in found:
-        try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            raise ValueError(f"{address!r} is not an IP address") from None
-    return found
-
-
-def _networks(raw: str) -> tuple[str, ...]:
-    found = []
-    for item in (a.strip() for a in raw.split(",")):
-        if not item:
-            continue
-        try:
-            found.append(str(ipaddress.ip_network(item, strict=False)))
-        except ValueError:
-            raise ValueError(f"{item!r} is not an IP address or network like 10.0.0.0/8") from None
-    return tuple(found)
-
-
-def _host(raw: str) -> str:
-    if not raw.strip():
-        raise ValueError("is empty (use 0.0.0.0 to listen on every interface)")
-    return raw.strip()
-
-
-def _bitrate(raw: str) -> str:
-    if re.match(r"^[1-9][0-9]{1,2}k$", raw):
-        return raw
-    raise ValueError(f"{raw!r} is not a bitrate like 64k")
-
-
-def _synchronous(raw: str) -> str:
-    if raw.lower() in ("full", "normal"):
-        return raw.lower()
-    raise ValueError(f"{raw!r} is not full or normal")
-
-
-def _registration(raw: str) -> str:
-    if raw.strip().lower() in ("open", "invite", "closed"):
-        return raw.strip().lower()
-    raise ValueError(f"{raw!r} is not open, invite or closed")
 
 
 def _opt(default: Any, parse: Callable[[str], Any], help: str) -> Any:
@@ -347,12 +224,23 @@ class Settings:
         30, _int(1, 10_000), "previews one user may have fetched per minute (cached ones are free)"
     )
     search_rate: int = _opt(30, _int(1, 10_000), "message searches one user may make per minute")
+    # the original Go IM's own client (issue 12): its pages, its frames, its database
+    original_client: bool = _opt(
+        False,
+        _bool,
+        "accept the original Go IM client: POSTs without _xsrf from this origin, frames "
+        "without cmid, errors as HTTP 200 (implies open_contacts and open registration unless set)",
+    )
+    original_client_dir: Path | None = _opt(
+        None, _optional_path, "a copy of the original project (its view/, asset/) to serve at its own paths"
+    )
 
     @classmethod
     def for_tests(cls, **overrides: Any) -> Settings:
         """Defaults suited to tests: the caller's database and upload dir, no config file,
         open registration (tests of the other modes say so)."""
-        return dataclasses.replace(cls(), **{"registration": "open", **overrides})
+        values = {"registration": "open", **overrides}
+        return cls(**implied(values))
 
     @property
     def is_sqlite(self) -> bool:
@@ -372,11 +260,27 @@ def _safe_url(url: str) -> str:
     return url
 
 
+UNSET = object()
+# Options whose default follows original_client: the original client has no friend requests
+# and no invite links, so with it on friends are added directly and anyone may register.
+IMPLIED = {"open_contacts": True, "registration": "open"}
+
+
+def implied(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with the defaults original_client implies for what was not set."""
+    values = {name: value for name, value in values.items() if value is not UNSET}
+    if values.get("original_client"):
+        return {**IMPLIED, **values}
+    return values
+
+
 def option_names() -> list[str]:
     return [f.name for f in fields(Settings)]
 
 
 def _parse_one(name: str, raw: str, source: str) -> Any:
+    if name in IMPLIED and not raw.strip():
+        return UNSET  # empty: the default, which original_client may change
     spec = {f.name: f for f in fields(Settings)}[name]
     try:
         return spec.metadata["parse"](raw)
@@ -438,7 +342,7 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
         raw = getattr(args, name)
         if raw is not None:
             values[name] = _parse_one(name, raw, "--" + name.replace("_", "-"))
-    settings = Settings(**values)
+    settings = Settings(**implied(values))
     if settings.processes > 1 and not settings.redis_url:
         raise SettingsError("bad value for option processes: more than 1 needs redis_url")
     return settings

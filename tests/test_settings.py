@@ -147,3 +147,20 @@ def test_bad_port_on_the_command_line_exits_with_one_line():
     assert len(lines) == 1, result.stderr
     assert "port" in lines[0] and "notanumber" in lines[0]
     assert result.stdout == ""
+
+
+def test_original_client_implies_open_contacts_and_registration_unless_they_are_set(tmp_path):
+    plain = load_settings(["--config", str(DEFAULT_CONFIG)], {})
+    assert (plain.open_contacts, plain.registration) == (False, "invite")
+    # The shipped file leaves both empty, so turning original_client on there opens both.
+    on = load_settings(["--config", str(DEFAULT_CONFIG), "--original-client", "true"], {})
+    assert (on.open_contacts, on.registration) == (True, "open")
+    # Set explicitly, they stay as set, in the file or in the environment.
+    config = write_ini(tmp_path, "original_client = true\nopen_contacts = false")
+    kept = load_settings(["--config", config], {"CHATD_REGISTRATION": "invite"})
+    assert (kept.open_contacts, kept.registration) == (False, "invite")
+    assert Settings.for_tests(original_client=True).open_contacts is True
+    assert Settings.for_tests(original_client=True, open_contacts=False).open_contacts is False
+    # original_client_dir: empty is none; a relative path is under the data folder.
+    assert plain.original_client_dir is None
+    assert load_settings(["--original-client-dir", "gochat"], {}).original_client_dir.name == "gochat"
