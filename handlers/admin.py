@@ -15,6 +15,8 @@ class UsersHandler(BaseHandler):
 class DisableHandler(BaseHandler):
     """Turns an account off (sessions and sockets end at once) or back on."""
 
+    claims_userid = False  # userid names the other user
+
     async def post(self) -> None:
         user_id = self.id_arg("userid")
         assert user_id is not None

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import tornado.web
 
-from server import logredact
+from server import logredact, original
 from server.context import Ctx
 from server.errors import ClientError
 from server.services import accounts
@@ -46,6 +46,7 @@ class BaseHandler(tornado.web.RequestHandler):
     """JSON API handler. Subclasses set `public = True` to skip the token check."""
 
     public = False
+    claims_userid = True  # `userid` names the caller in the original's calls (not here: False)
     user_id: int
     token: str
 
@@ -77,7 +78,17 @@ class BaseHandler(tornado.web.RequestHandler):
         # token cannot be forged by another site, so only cookie-authenticated requests
         # need the _xsrf check.
         if not self.public and token_from(self, self._args_or_empty())[1] == "cookie":
-            super().check_xsrf_cookie()
+            if self.from_original_client:
+                original.check_same_origin(self.request)
+            else:
+                super().check_xsrf_cookie()
+
+    @cached_property
+    def from_original_client(self) -> bool:
+        """A request from the original Go IM's pages (with `original_client` on): no _xsrf
+        token and no Authorization header. It is checked by its origin instead of _xsrf,
+        and its errors answer HTTP 200 with code -1, the only answers those pages read."""
+        return self.ctx.settings.original_client and original.is_plain_request(self.request)
 
     def _args_or_empty(self) -> dict[str, Any]:
         try:
@@ -91,6 +102,8 @@ class BaseHandler(tornado.web.RequestHandler):
         token, _ = token_from(self, self.args)
         self.user_id = await accounts.access_token(self.ctx, token)
         self.token = token
+        if self.from_original_client:
+            original.check_claimed_user(self.args, self.user_id, self.claims_userid)
 
     @property
     def client_address(self) -> str:
@@ -145,6 +158,17 @@ class BaseHandler(tornado.web.RequestHandler):
             raise ClientError(400, f"{name} out of range")
         return number
 
+    def bool_arg(self, name: str) -> bool | None:
+        """true/false (JSON), 1/0, or their text (a form); None when absent or empty."""
+        value = self.args.get(name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+            return value.lower() in ("true", "1")
+        raise ClientError(400, f"{name} must be true or false")
+
     def id_arg(self, name: str, required: bool = True) -> int | None:
         """A row id (a 32-bit column on PostgreSQL)."""
         return self.int_arg(name, required=required, lo=INT32_MIN, hi=INT32_MAX)
@@ -188,5 +212,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 msg = self._reason
         if kwargs.get("retry_after"):
             self.set_header("Retry-After", str(kwargs["retry_after"]))
+        if self.from_original_client:
+            self.set_status(200)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(orjson.dumps({"code": -1, "msg": msg}))

@@ -19,6 +19,8 @@ class LoadFriendHandler(BaseHandler):
 
 
 class PresenceHandler(BaseHandler):
+    claims_userid = False  # userid names the other user
+
     async def post(self) -> None:
         only = self.id_arg("userid", required=False)  # one friend (the open chat's), else all
         self.ok_rows(await presence.list_presence(self.ctx, self.user_id, only))

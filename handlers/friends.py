@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from handlers.base import BaseHandler
-from server.errors import ClientError
 from server.services import friends
 
 
@@ -76,14 +75,3 @@ class UserSettingsHandler(BaseHandler):
                 send_receipts=self.bool_arg("send_receipts"),
             )
         )
-
-    def bool_arg(self, name: str) -> bool | None:
-        value = self.args.get(name)
-        if value is None or value == "":
-            return None
-        if isinstance(value, bool):
-            return value
-        # Form posts carry text.
-        if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
-            return value.lower() in ("true", "1")
-        raise ClientError(400, f"{name} must be true or false")

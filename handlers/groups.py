@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.base import INT32_MAX, INT32_MIN, BaseHandler
-from server.errors import ClientError
 from server.services import groups
 
 YEAR_S = 366 * 24 * 3600
@@ -21,6 +20,7 @@ class CreateCommunityHandler(BaseHandler):
             icon=self.str_arg("icon", "", max_len=512),
             memo=self.str_arg("memo", "", max_len=512),
             cate=self.int_arg("cate", 0, lo=INT32_MIN, hi=INT32_MAX) or 0,
+            is_open=self.bool_arg("open"),
         )
         self.ok(community)
 
@@ -75,6 +75,8 @@ class LeaveCommunityHandler(BaseHandler):
 
 
 class KickHandler(BaseHandler):
+    claims_userid = False  # userid names the other user
+
     async def post(self) -> None:
         group_id, target_id = self.id_arg("dstid"), self.id_arg("userid")
         assert group_id is not None and target_id is not None
@@ -94,16 +96,10 @@ class UpdateCommunityHandler(BaseHandler):
             changes["open"] = self.bool_arg("open")
         self.ok(await groups.do_update(self.ctx, self.user_id, group_id, changes))
 
-    def bool_arg(self, name: str) -> bool:
-        value = self.args.get(name)
-        if isinstance(value, bool) or value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
-            return value.lower() in ("true", "1")
-        raise ClientError(400, f"{name} must be true or false")
-
 
 class SetRoleHandler(BaseHandler):
+    claims_userid = False  # userid names the other user
+
     async def post(self) -> None:
         group_id, target_id = self.id_arg("dstid"), self.id_arg("userid")
         assert group_id is not None and target_id is not None

@@ -12,12 +12,14 @@ import asyncio
 import logging
 import uuid
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from tornado.iostream import IOStream, StreamClosedError
 
+from server import original
 from server.bus import settle
-from server.frames import text_frame
+from server.frames import payload_of, text_frame
 from server.services import messages
 
 if TYPE_CHECKING:
@@ -81,6 +83,7 @@ class Pinger:
                     outlet.shut(CLOSE_GOING_AWAY, "ping timed out")
                 else:
                     outlet.heard = False
+                    outlet.pinged_id = outlet.last_id  # its pong confirms all before (dropin)
                     outlet.push(0, PING_FRAME)
                 if done % 1000 == 0:
                     await asyncio.sleep(0)  # a round over many sockets leaves room for messages
@@ -102,10 +105,13 @@ class SocketOutlet:
         "held",
         "held_bytes",
         "in_flight",
+        "kept_id",
         "key",
         "last_id",
         "max_unsent",
         "overflowed",
+        "pinged_id",
+        "plain",
         "replaying",
         "sent_here",
         "stream",
@@ -123,6 +129,7 @@ class SocketOutlet:
         since: int,
         explicit: bool,
         token_digest: str,
+        plain: bool = False,
     ) -> None:
         self.key = uuid.uuid4().hex
         self.ctx = ctx
@@ -150,6 +157,11 @@ class SocketOutlet:
         self.held_bytes = 0
         self.overflowed = False  # held got too big and was dropped: replay reads on
         self.heard = True  # the peer sent something since the last ping (see Pinger)
+        # The original client's page (services/dropin.py): only the message frames it can
+        # render, and a cursor the server keeps for it: pinged_id is last_id at the latest
+        # ping, kept_id what the cursor holds.
+        self.plain = plain
+        self.pinged_id = self.kept_id = since
 
     def push(self, message_id: int, frame: bytes) -> None:
         """Take a prebuilt frame (message_id 0 for acks, errors and notices). Never blocks."""
@@ -162,6 +174,10 @@ class SocketOutlet:
             if message_id <= self.last_id:
                 return  # already sent by the replay, or a retry's second publish
             self.last_id = message_id
+            if self.plain and not original.shown_to_original(orjson.loads(payload_of(frame)), self.user_id):
+                return
+        elif self.plain and frame is not PING_FRAME:
+            return  # acks, errors, notices: the original's page would show them as messages
         self.frames.append(frame)
         self.waiting_bytes += len(frame)
         if self.in_flight:
@@ -263,11 +279,12 @@ class SocketOutlet:
             rows = await messages.list_since(ctx, self.user_id, self.last_id, page)
             if rows:
                 self.last_id = rows[-1]["id"]
-                mine, me = self.sent_here or {}, self.user_id
+                mine, me, plain = self.sent_here or {}, self.user_id, self.plain
                 frames = [
                     text_frame(messages.encode(row))
                     for row in rows
                     if not (row["userid"] == me and row["cmid"] in mine)
+                    and not (plain and not original.shown_to_original(cast(dict[str, Any], row), me))
                 ]
                 # One write per page, and the next page is read once the kernel took it.
                 if frames:

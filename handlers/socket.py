@@ -18,10 +18,11 @@ from tornado import httputil
 from handlers.base import redact_tokens, token_from
 from handlers.outlet import CLOSE_TRY_AGAIN_LATER, SocketOutlet
 from handlers.wsreader import ChunkedFrames
+from server import original
 from server.context import Ctx
 from server.errors import ClientError
 from server.ratelimit import LogThrottle
-from server.services import accounts, contacts, live, messages
+from server.services import accounts, contacts, dropin, live, messages
 from server.services.messages import Stored
 from server.writer import WriterClosed
 
@@ -60,6 +61,8 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     pending = 0  # frames handed to the writer, not yet acked or refused
     resume: asyncio.Future[None] | None = None  # set while reading is paused
     live_state: live.LiveState | None = None  # cmd 16 throttle, made on the first one
+    plain = False  # the original client's page (services/dropin.py)
+    peer_closed = False  # it sent a close frame (rather than vanishing)
 
     @property
     def ctx(self) -> Ctx:
@@ -83,7 +86,17 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         # Without since=, what was published before now is the past; the socket gets
         # everything after, also what comes before its channels are live on the bus.
         self.since = int(since) if since else None
-        self.start_after = self.since if self.since is not None else await self.ctx.bus.start_after()
+        # The original client's page (?id=&token=, never since=) gets what it missed since
+        # the server last reached it, and no frame it cannot render (handlers/outlet.py).
+        self.plain = not since and dropin.is_original_socket(self.ctx, token_from(self, {})[1])
+        try:
+            if self.plain:
+                self.since = await dropin.cursor_of(self.ctx, self.user_id)
+            self.start_after = self.since if self.since is not None else await self.ctx.bus.start_after()
+            if self.plain and self.since is None:  # its first visit: what comes from now on
+                await dropin.keep_cursor(self.ctx, self.user_id, self.start_after)
+        except ClientError as exc:  # the database is busy or away: the client retries
+            raise tornado.web.HTTPError(503, exc.msg) from None
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.finish({"code": -1, "msg": self._reason})
@@ -105,6 +118,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
             self.start_after,
             self.since is not None,
             self.token_digest,
+            self.plain,
         )
         ctx.token_watch.ensure_running(ctx)
         self.application.settings["pinger"].ensure_running(ctx.hub)
@@ -195,6 +209,9 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
                 messages.charge(self.ctx, self.user_id)  # 429 instead, once spent
                 raise
             cmid = messages.frame_cmid(frame)
+            cmid = messages.take_cmid(frame, self.ctx.settings)
+            if cmid is not None and outlet.plain and not cmid.startswith(original.SERVER_CMID_PREFIX):
+                outlet.plain = False  # it speaks chatd after all: acks and notices from here
             if messages.is_heartbeat(frame):
                 answer = messages.heartbeat_answer(frame)
                 if answer is not None:
@@ -265,8 +282,11 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         return protocol
 
     def on_pong(self, data: bytes) -> None:
-        if self.outlet is not None:
-            self.outlet.heard = True
+        outlet = self.outlet
+        if outlet is not None:
+            outlet.heard = True
+            if outlet.plain:
+                dropin.pong_confirms(self.ctx, outlet)
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         # Out of the hub at once: the close handshake can take seconds with a stalled reader.
@@ -278,6 +298,13 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
         if self.outlet is not None:
             self.outlet.closed = True
             self.ctx.hub.detach(self.user_id, self.outlet)
+            if self.outlet.plain:
+                dropin.closed(self.ctx, self.outlet, by_peer=self.peer_closed)
+
+    def on_ws_connection_close(self, close_code: int | None = None, close_reason: str | None = None) -> None:
+        # A close frame from the page (not a dropped connection) says it had all before it.
+        self.peer_closed = bool(self.ws_connection and self.ws_connection.client_terminated)
+        super().on_ws_connection_close(close_code, close_reason)
 
     def check_origin(self, origin: str) -> bool:
         # Cookie tokens make the origin check this socket's CSRF guard: only this host

@@ -114,7 +114,11 @@ class UploadHandler(BaseHandler):
         freed = self._release()
         if freed is not None:
             await freed
-        self.ok(answer)
+        # The original's pages put `data` itself into the frame's url (or an avatar).
+        original = self.ctx.settings.original_client and (
+            self.from_original_client or self.receiver.field("filetype")
+        )
+        self.ok(answer["url"] if original else answer)
 
     def _stop_watching(self) -> None:
         if self._stall_timer is not None:

@@ -103,8 +103,12 @@ def find_community(community_id: int) -> Community | None:
     return Community.get_or_none(Community.id == community_id)
 
 
-def insert_community(owner_id: int, name: str, icon: str, memo: str, cate: int) -> Community:
-    community = Community.create(name=name, owner_id=owner_id, icon=icon, memo=memo, cate=cate)
+def insert_community(
+    owner_id: int, name: str, icon: str, memo: str, cate: int, is_open: bool = False
+) -> Community:
+    community = Community.create(
+        name=name, owner_id=owner_id, icon=icon, memo=memo, cate=cate, is_open=is_open
+    )
     insert_membership(owner_id, community.id, role=ROLE_OWNER)
     return community
 

@@ -239,6 +239,13 @@ def _live_settings(db: peewee.Database) -> None:
     )
 
 
+def _delivery_cursors(db: peewee.Database) -> None:
+    """Version 11: where each user's original-client page stands (models/cursors.py)."""
+    from models import cursors
+
+    db.create_tables([cursors.DeliveryCursor], safe=True)
+
+
 def _search_index(db: peewee.Database) -> None:
     """Version 10: full-text search: the trigram index over message text and captions, filled with the
     messages already stored (models/search.py)."""
@@ -259,6 +266,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _media_files,
     _live_settings,
     _search_index,
+    _delivery_cursors,
 ]
 
 

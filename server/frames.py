@@ -19,3 +19,9 @@ def text_frame(payload: bytes) -> bytes:
     if size <= 0xFFFF:
         return struct.pack("!BBH", _FIN_TEXT, 126, size) + payload
     return struct.pack("!BBQ", _FIN_TEXT, 127, size) + payload
+
+
+def payload_of(frame: bytes) -> bytes:
+    """The payload of a frame text_frame built (for the few sockets that look inside)."""
+    size = frame[1] & 0x7F
+    return frame[2 + (2 if size == 126 else 8 if size == 127 else 0) :]

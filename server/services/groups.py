@@ -87,15 +87,26 @@ def _ended(user_id: int, group_id: int, line: MessageRow) -> list[Event]:
 
 
 async def do_create_community(
-    ctx: Ctx, user_id: int, name: str, icon: str = "", memo: str = "", cate: int = 0
+    ctx: Ctx,
+    user_id: int,
+    name: str,
+    icon: str = "",
+    memo: str = "",
+    cate: int = 0,
+    is_open: bool | None = None,
 ) -> GroupRow:
-    """Create a group with its creator as its owner."""
+    """Create a group with its creator as its owner. Closed unless asked, or with
+    original_client on: its pages cannot make invites, only join a group by its number."""
+    if is_open is None:
+        is_open = ctx.settings.original_client
     name = _check_name(name)
     if len(icon) > TEXT_MAX or len(memo) > TEXT_MAX:
         raise ClientError(400, "icon or memo too long")
 
     def create() -> tuple[GroupRow, list[Event]]:
-        group = group_q.group_row(contact_q.insert_community(user_id, name, icon, memo, cate), ROLE_OWNER)
+        group = group_q.group_row(
+            contact_q.insert_community(user_id, name, icon, memo, cate, is_open), ROLE_OWNER
+        )
         return group, [Membership(user_id, group["id"])]
 
     return await commit(ctx, create)

@@ -22,7 +22,7 @@ from models.messages import (
     MessageRow,
     NewMessage,
 )
-from server import storage
+from server import original, storage
 from server.bus import Delivery, Notice
 from server.emoji import EmojiCatalog
 from server.errors import ClientError
@@ -91,6 +91,18 @@ def parse_frame(raw: str | bytes) -> dict[str, Any]:
 def frame_cmid(frame: dict[str, Any]) -> str | None:
     cmid = frame.get("cmid")
     return cmid if isinstance(cmid, str) else None
+
+
+def take_cmid(frame: dict[str, Any], settings: Settings) -> str | None:
+    """The frame's cmid. A message frame without one (the original client's) gets a server
+    cmid with `original_client` on; a client's own may not look like one (400)."""
+    cmid = frame_cmid(frame)
+    if cmid is not None and cmid.startswith(original.SERVER_CMID_PREFIX):
+        raise ClientError(400, f"a cmid may not start with {original.SERVER_CMID_PREFIX} (the server's own)")
+    if cmid is None and frame.get("cmid") is None and settings.original_client:
+        if frame.get("cmd") in (CMD_SINGLE, CMD_GROUP):
+            cmid = frame["cmid"] = original.server_cmid()
+    return cmid
 
 
 def _int_field(frame: dict[str, Any], name: str) -> int:
@@ -168,6 +180,8 @@ def check_frame(
     elif media == MEDIA_EMOJI:
         if not catalog.accepts(content):
             raise ClientError(400, f"unknown emoji code {content[:64]!r}")
+    elif media == MEDIA_IMAGE and (sticker := original.sticker_url(settings.original_client_dir, url)):
+        url = sticker  # one of the original client's stickers, served from its asset folder
     else:
         # Voice, image, video and file messages name an upload of ours; store_batch checks
         # it exists and is of that kind, and fills pic, amount and memo from it.

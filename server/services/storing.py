@@ -13,7 +13,7 @@ from models import messages as message_q
 from models.db import now_ms
 from models.media import MediaRow
 from models.messages import MessageRow, NewMessage
-from server import storage
+from server import original, storage
 from server.errors import ClientError
 from server.services import attachments, events
 from server.services.events import EventRules
@@ -165,6 +165,8 @@ def _uploads_named(batch: list[Outgoing]) -> dict[str, MediaRow]:
 
 def with_upload(new: NewMessage, uploads: dict[str, MediaRow]) -> NewMessage:
     """The message with pic, amount and memo taken from its upload, whatever the client sent."""
+    if new["url"].startswith(original.STICKER_PREFIX):
+        return new  # one of the original client's stickers (check_frame found the file)
     row = uploads.get(storage.key_of_url(new["url"]) or "")
     if row is None:
         raise ClientError(404, f"no such upload {new['url'][:128]!r}")

@@ -189,6 +189,10 @@ class UploadReceiver:
             "on_part_end": on_part_end,
         }
 
+    def field(self, name: str) -> str:
+        """A non-file form field's text ("" when absent), e.g. the original's `filetype`."""
+        return self._fields.get(name, b"").decode("utf-8", "replace")
+
     def _take_file_bytes(self, data: bytes) -> None:
         self.size += len(data)
         limit = limit_for(self.ctx, self.kind or self.declared_kind)
