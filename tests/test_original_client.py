@@ -10,6 +10,7 @@ cmid. With `original_client` on all of it works; with it off, chatd answers as b
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import urllib.parse
 import uuid
 from http.cookies import SimpleCookie
@@ -23,7 +24,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from tests import mediafiles
-from tests.conftest import Account, ChatClient, connect, register
+from tests.conftest import Account, ChatClient, connect, register, wait_until
 from tests.conftest import Api as ChatdApi
 from tests.serverproc import ServerProcess
 from tests.test_uploads import multipart
@@ -58,7 +59,10 @@ class OriginalPage:
         self.socket: ChatClient | None = None
 
     def _headers(self, origin: str | None) -> dict[str, str]:
-        headers = {"Origin": origin or self.base_url, "Sec-Fetch-Site": "same-origin" if origin is None else "cross-site"}
+        headers = {
+            "Origin": origin or self.base_url,
+            "Sec-Fetch-Site": "same-origin" if origin is None else "cross-site",
+        }
         if self.cookie:
             headers["Cookie"] = self.cookie
         return headers
@@ -74,7 +78,8 @@ class OriginalPage:
         headers = {**self._headers(origin), "Content-Type": "application/x-www-form-urlencoded"}
         body = urllib.parse.urlencode({k: str(v) for k, v in fields.items()})
         response = await self.http.fetch(
-            HTTPRequest(f"{self.base_url}/{path}", method="POST", headers=headers, body=body), raise_error=False
+            HTTPRequest(f"{self.base_url}/{path}", method="POST", headers=headers, body=body),
+            raise_error=False,
         )
         self._keep_cookie(response)
         return response.code, orjson.loads(response.body)
@@ -148,7 +153,9 @@ async def next_message(page: OriginalPage) -> dict[str, Any]:
     return frame
 
 
-async def sentinel(sender: OriginalPage, receiver: OriginalPage, cmd: int = 10, dstid: int | None = None) -> None:
+async def sentinel(
+    sender: OriginalPage, receiver: OriginalPage, cmd: int = 10, dstid: int | None = None
+) -> None:
     """The receiver's very next frame is a fresh text from the sender: nothing came before it."""
     text = f"sentinel {uuid.uuid4().hex[:8]}"
     await sender.send(cmd, dstid or receiver.id, 1, content=text)
@@ -205,7 +212,11 @@ async def test_every_flow_of_the_original_client_works_with_original_client_on(o
     assert [g["id"] for g in (await bob.ok("contact/loadcommunity", userid=bob.id))["rows"]] == [made["id"]]
     await ann.send(11, made["id"], 1, content="welcome to the group")
     group_text = await next_message(bob)  # no join line, nothing else: only the text
-    assert (group_text["cmd"], group_text["dstid"], group_text["content"]) == (11, made["id"], "welcome to the group")
+    assert (group_text["cmd"], group_text["dstid"], group_text["content"]) == (
+        11,
+        made["id"],
+        "welcome to the group",
+    )
 
     # Offline: Bob's page closes; what Ann sends meanwhile comes on his next visit, once, in order.
     bob.socket.close()
@@ -234,7 +245,9 @@ async def test_original_pages_get_code_minus_one_with_http_200_and_change_nothin
     status, envelope = await ann.post("contact/addfriend", dstid=bob.id, userid=bob.id)
     assert (status, envelope["code"]) == (200, -1) and "userid" in envelope["msg"]
     # Another site's page cannot use the cookie without _xsrf.
-    status, envelope = await ann.post("contact/addfriend", origin="http://evil.example", dstid=bob.id, userid=ann.id)
+    status, envelope = await ann.post(
+        "contact/addfriend", origin="http://evil.example", dstid=bob.id, userid=ann.id
+    )
     assert (status, envelope["code"]) == (200, -1)
     assert (await ann.ok("contact/loadfriend", userid=ann.id))["rows"] == []
     # chatd's own client, on the same server, still gets statuses, acks and notices.
@@ -269,3 +282,42 @@ async def test_with_original_client_off_chatd_answers_the_original_page_as_befor
     await ann.send(10, ann.id + 1, 1, content="no cmid")
     refused = await page.next_frame()
     assert (refused["cmd"], refused["code"]) == (13, 400) and "cmid" in refused["msg"]
+
+
+def cursor_in(server: ServerProcess, user_id: int) -> int:
+    with sqlite3.connect(server.data_dir / "chatd.db") as conn:
+        row = conn.execute("SELECT last_id FROM delivery_cursor WHERE user_id = ?", (user_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_dropped_page_gets_again_only_what_no_answered_ping_confirmed(tmp_path):
+    # The page never acks: a pong to a ping sent after a message proves it arrived (TCP
+    # keeps order), so a connection that vanishes loses nothing and repeats nothing older.
+    folder = original_folder(tmp_path / "gochat")
+    server = ServerProcess(
+        tmp_path,
+        None,
+        "--original-client",
+        "true",
+        "--original-client-dir",
+        str(folder),
+        "--ping-interval",
+        "0.2",
+    ).start()
+    try:
+        ann = await OriginalPage(server.base_url).register_and_login("Ann")
+        bob = await OriginalPage(server.base_url).register_and_login("Bob")
+        await ann.ok("contact/addfriend", dstid=bob.id, userid=ann.id)
+        await ann.open_chat()
+        await bob.open_chat()
+        await ann.send(10, bob.id, 1, content="seen and confirmed")
+        seen = await next_message(bob)
+        await wait_until(lambda: cursor_in(server, bob.id) >= seen["id"], what="a pong moves the cursor")
+        bob.socket.conn.stream.close()  # gone without a close frame (a phone out of coverage)
+        await ann.send(10, bob.id, 1, content="sent while gone")
+        await bob.open_chat()
+        assert (await next_message(bob))["content"] == "sent while gone"
+        await sentinel(ann, bob)
+    finally:
+        server.stop()

@@ -8,6 +8,16 @@ export function uploadUrl(url) {
   return typeof url === 'string' && /^\/upload\/[A-Za-z0-9/_.-]+$/.test(url) && !url.includes('..') ? url : null;
 }
 
+/**
+ * The src for one of the original Go IM client's stickers (a media 4 URL under its
+ * /asset/plugins/doutu/, names in any script; the server checked the file exists), else null.
+ */
+export function originalStickerUrl(url) {
+  if (typeof url !== 'string' || !url.startsWith('/asset/plugins/doutu/')) return null;
+  if (url.includes('..') || /[?#\\\s]/.test(url)) return null;
+  return encodeURI(url);
+}
+
 /** `url` if it is one of our /asset/ paths (sticker images from the catalog), else null. */
 export function assetUrl(url) {
   return typeof url === 'string' && /^\/asset\/[A-Za-z0-9/_.-]+$/.test(url) && !url.includes('..') ? url : null;

@@ -6,7 +6,7 @@ import { attachmentPreview } from './filecard.js'; // also registers the video a
 import { findEmoji, findSticker, isStickerCode, replaceShortcodes } from './emoji.js';
 import { openLightbox } from './lightbox.js';
 import { linkify } from './linkify.js';
-import { assetUrl, formatSeconds, parseMemo, uploadUrl } from './media-util.js';
+import { assetUrl, formatSeconds, originalStickerUrl, parseMemo, uploadUrl } from './media-util.js';
 import { registerMedia } from './render.js';
 import { renderVoice } from './voice-player.js';
 import { Media } from './wire.js';
@@ -30,6 +30,8 @@ function caption(msg) {
 }
 
 function renderImage(msg) {
+  const sticker = originalStickerUrl(msg.url); // sent from the original client's sticker panel
+  if (sticker) return el('img', { class: 'msg__sticker', src: sticker, alt: 'Sticker', width: STICKER_PX, height: STICKER_PX });
   const full = uploadUrl(msg.url);
   const thumb = uploadUrl(msg.pic) ?? full;
   if (!thumb) return unavailable('This photo');
