@@ -11,6 +11,7 @@ from PIL import Image
 
 HEAD = """{{define "/chat/head.shtml"}}
 <meta name="imitation" content="head part">
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/asset/css/chat.css">
 <script src="/asset/js/util.js"></script>
 {{end}}
