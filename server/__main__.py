@@ -17,7 +17,7 @@ from tornado.netutil import bind_sockets
 
 from models import db, meta
 from models.db import DatabaseError
-from server import cli, cluster, logredact, procs, storage
+from server import cli, cluster, logredact, originalclient, procs, storage
 from server.app import make_app, make_ctx
 from server.httpserver import make_http_server
 from server.services import admin
@@ -45,6 +45,16 @@ def check_upload_dir(settings: Settings) -> None:
         fail(f"upload dir {settings.upload_dir} is not usable: {exc.strerror or exc}", 1)
     if swept:
         log.info("removed %d unfinished uploads from %s", swept, settings.upload_dir / ".tmp")
+
+
+def check_original_client_dir(settings: Settings) -> None:
+    """Stop at once on an original_client_dir that cannot be served (each process renders
+    it again as it builds its routes: a few files, read at start only)."""
+    if settings.original_client_dir is not None:
+        try:
+            originalclient.load(settings.original_client_dir)
+        except originalclient.OriginalClientError as exc:
+            fail(str(exc))
 
 
 def raise_open_files_limit() -> int:
@@ -164,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     logredact.install()  # every logger's lines, Tornado's included, pass through it
     check_upload_dir(settings)
+    check_original_client_dir(settings)
     chat_uid = prepare_database(settings)
     if settings.redis_url:
         try:

@@ -16,6 +16,7 @@ from handlers import (
     linkpreview,
     messages,
     ops,
+    originalpages,
     pages,
     qr,
     socket,
@@ -153,10 +154,13 @@ def make_ctx(settings: Settings, metrics_dir: str = "") -> Ctx:
 
 def routes(settings: Settings) -> list[Any]:
     page_routes = [(rf"/{name}\.html", pages.PageHandler, {"page": name}) for name in pages.PAGES]
+    # The original client's pages and /asset/ when original_client_dir is set (its / is a 302).
+    original_home, original = originalpages.original_routes(settings, ROOT / "asset")
+    home = {"url": original_home, "permanent": False} if original_home else {"url": "/chat.html"}
     return [
         # First: Tornado tries the routes in order, one regex each, and sockets open most.
         (r"/chat", socket.ChatSocketHandler),
-        (r"/", tornado.web.RedirectHandler, {"url": "/chat.html"}),
+        (r"/", tornado.web.RedirectHandler, home),
         *page_routes,
         (r"/healthz", ops.HealthHandler),
         (r"/metrics", ops.MetricsHandler),
@@ -209,6 +213,7 @@ def routes(settings: Settings) -> list[Any]:
         (r"/link/preview", linkpreview.LinkPreviewHandler),
         (r"/attach/upload", upload.UploadHandler),
         (r"/upload/(.*)", upload.UploadFileHandler, {"path": str(settings.upload_dir)}),
+        *original,  # last: chatd's own routes win a name the original's folder also defines
     ]
 
 
@@ -232,7 +237,7 @@ def make_app(settings: Settings, ctx: Ctx | None = None) -> tornado.web.Applicat
         autoreload=False,
         template_path=str(ROOT / "view"),
         static_path=str(ROOT / "asset"),
-        static_url_prefix="/asset/",
+        static_url_prefix=originalpages.static_url_prefix(settings),  # /chatd-asset/ beside the original
         static_handler_class=AssetHandler,
         default_handler_class=NotFoundHandler,
         xsrf_cookies=True,

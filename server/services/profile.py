@@ -6,6 +6,7 @@ who are not friends see the new name and avatar when their page next asks for it
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models import media as media_q
@@ -14,6 +15,7 @@ from models.users import PublicUser
 from server import storage
 from server.bus import Event, Notice
 from server.errors import ClientError
+from server.originalclient import asset_url_file
 from server.services.accounts import check_nickname
 from server.services.changes import commit
 from server.services.messages import CMD_NOTICE, encode
@@ -36,12 +38,17 @@ def check_memo(memo: str) -> str:
     return memo
 
 
-def check_avatar(user_id: int, avatar: str) -> str:
+def check_avatar(user_id: int, avatar: str, original_assets: Path | None = None) -> str:
     """'' (no avatar) or the URL of an image this user uploaded here (the picture or its
-    thumbnail); 400 otherwise. Runs in the database pool (it reads the upload's row)."""
+    thumbnail); 400 otherwise. With `original_assets` (the original client's asset/ folder,
+    when it is served) also `/asset/...` naming one of its files: the built-in avatar the
+    original's register page sends, which imported users keep. Runs in the database pool
+    (it reads the upload's row, or stats the file)."""
     avatar = avatar.strip()
     if not avatar:
         return ""
+    if original_assets is not None and asset_url_file(original_assets, avatar) is not None:
+        return avatar
     key = storage.key_of_url(avatar)
     found = media_q.find_media([key]).get(key) if key else None
     if found is None:
@@ -57,6 +64,12 @@ def check_avatar(user_id: int, avatar: str) -> str:
     ):
         raise ClientError(400, "avatar must be the URL of an image uploaded here")
     return avatar
+
+
+def original_assets(ctx: Ctx) -> Path | None:
+    """The original client's asset/ folder when chatd serves it at /asset/."""
+    root = ctx.settings.original_client_dir
+    return root / "asset" if root is not None else None
 
 
 def user_updated(user: PublicUser, to: tuple[int, ...]) -> Notice:
@@ -77,7 +90,7 @@ async def do_update_profile(
 
     def change() -> tuple[PublicUser, list[Event]]:
         if avatar is not None:
-            fields["avatar"] = check_avatar(user_id, avatar)
+            fields["avatar"] = check_avatar(user_id, avatar, original_assets(ctx))
         user = profile_q.update_profile(user_id, fields)
         if user is None:
             raise ClientError(404, "no such user")
