@@ -21,6 +21,7 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 CHATD_ASSET_PREFIX = "/chatd-asset/"
+EXTRA_SLASHES = re.compile(r"/{2,}")
 # No script-src or default-src: the original's pages run inline scripts and inline handlers
 # (onchange="upload(this)") and Vue 2 compiles its in-page templates with new Function(), so
 # any script policy that allowed them would need 'unsafe-inline' 'unsafe-eval' and protect
@@ -71,6 +72,9 @@ class OriginalAssetHandler(tornado.web.StaticFileHandler):
         self.set_header("Cache-Control", "no-cache")  # no version hash in these URLs
 
     async def get(self, path: str, include_body: bool = True) -> None:
+        # Its pages join "/asset/plugins/doutu/" + "/" + "mkgif/...": the doubled slash
+        # that Go's mux cleaned up (with a redirect) names the same file here.
+        path = EXTRA_SLASHES.sub("/", path)
         if asset_file(Path(self.root), path) is None:
             if asset_file(Path(self.fallback), path) is None:
                 raise tornado.web.HTTPError(404)

@@ -9,6 +9,7 @@ it sends must be the signed-in user's own."""
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 import urllib.parse
 import uuid
@@ -94,5 +95,7 @@ def sticker_url(folder: Path | None, url: str) -> str | None:
     percent-encoded), or None. Only names of files that are there match: no traversal."""
     if folder is None or not url.startswith(STICKER_PREFIX):
         return None
-    rest = unicodedata.normalize("NFC", urllib.parse.unquote(url[len(STICKER_PREFIX) :]))
+    # Its page builds them as ".../doutu/" + "/" + "mkgif/NAME.gif": the same file.
+    rest = re.sub("/{2,}", "/", urllib.parse.unquote(url[len(STICKER_PREFIX) :])).lstrip("/")
+    rest = unicodedata.normalize("NFC", rest)
     return STICKER_PREFIX + rest if rest in sticker_files(folder) else None

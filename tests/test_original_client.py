@@ -14,38 +14,23 @@ import sqlite3
 import urllib.parse
 import uuid
 from http.cookies import SimpleCookie
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from PIL import Image
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from tests import mediafiles
 from tests.conftest import Account, ChatClient, connect, register, wait_until
 from tests.conftest import Api as ChatdApi
+from tests.originalfolder import STICKER, STICKER_AS_SENT, original_folder
 from tests.serverproc import ServerProcess
 from tests.test_uploads import multipart
 
 pytestmark = pytest.mark.slow
 
-STICKER = "/asset/plugins/doutu/mkgif/12鼓掌.gif"
 _mobiles = itertools.count(18_600_000_000)
-
-
-def original_folder(root: Path) -> Path:
-    """A small stand-in for the original project's view/ and asset/ (ours, not its files)."""
-    (root / "view" / "user").mkdir(parents=True)
-    (root / "view" / "user" / "login.html").write_text(
-        '{{define "/user/login.shtml"}}<html><body>login</body></html>{{end}}', encoding="utf-8"
-    )
-    stickers = root / "asset" / "plugins" / "doutu" / "mkgif"
-    stickers.mkdir(parents=True)
-    Image.new("RGB", (8, 8), "orange").save(stickers / "12鼓掌.gif")
-    (stickers / "info.json").write_text('{"id": "mkgif", "assets": ["12鼓掌.gif"]}', encoding="utf-8")
-    return root
 
 
 class OriginalPage:
@@ -201,9 +186,18 @@ async def test_every_flow_of_the_original_client_works_with_original_client_on(o
     assert voice["media"] == 3 and voice["url"] == answer["data"] and 1 <= voice["amount"] <= 2
 
     # A sticker from its own panel: media 4 naming a GIF under asset/plugins/doutu/.
-    await ann.send(10, bob.id, 4, url=urllib.parse.quote(STICKER))
-    sticker = await next_message(bob)
-    assert (sticker["media"], sticker["url"]) == (4, STICKER)
+    for sent in (STICKER_AS_SENT, urllib.parse.quote(STICKER)):
+        await ann.send(10, bob.id, 4, url=sent)
+        sticker = await next_message(bob)
+        assert (sticker["media"], sticker["url"]) == (4, STICKER)
+    # Its panel reads the pack with a POST, and shows the GIFs by the URLs it built.
+    status, pack = await ann.post("asset/plugins/doutu//mkgif/info.json")
+    assert status == 200 and pack["id"] == "mkgif"
+    gif = await ann.http.fetch(base + urllib.parse.quote(STICKER_AS_SENT))
+    assert gif.body[:3] == b"GIF"
+    # A name that is not one of its files is no sticker.
+    await ann.send(10, bob.id, 4, url="/asset/plugins/doutu/../../view/user/login.html")
+    await sentinel(ann, bob)
 
     # Groups: created open (it has no invites), found by number, joined, chatted in.
     made = (await ann.ok("contact/createcommunity", name="Old friends", ownerid=ann.id, cate=0, memo="",

@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import Person
 from tests.browser.test_client import no_errors
+from tests.originalfolder import STICKER, original_folder
 from tests.serverproc import ServerProcess
-from tests.test_original_client import STICKER, original_folder
 
 
 @pytest.fixture
@@ -46,7 +46,9 @@ def old_page_sends(base_url: str, user: dict, frames: list[dict]) -> None:
     errors: list[BaseException] = []
 
     async def run() -> None:
-        ws = await websocket_connect(base_url.replace("http", "ws") + f"/chat?id={user['id']}&token={user['token']}")
+        ws = await websocket_connect(
+            base_url.replace("http", "ws") + f"/chat?id={user['id']}&token={user['token']}"
+        )
         for frame in frames:
             await ws.write_message(orjson.dumps(frame).decode())
         ws.close()
@@ -68,7 +70,9 @@ def test_chatd_page_shows_what_the_original_page_sends_stickers_included(browser
     ann = Person(browser, base)
     try:
         ann.register("30101", "Ann")
-        envelope, _ = old_page_post(base, "user/register", mobile="30102", passwd="old secret", nickname="Oldie")
+        envelope, _ = old_page_post(
+            base, "user/register", mobile="30102", passwd="old secret", nickname="Oldie"
+        )
         assert envelope["code"] == 0, envelope
         envelope, cookie = old_page_post(base, "user/login", mobile="30102", passwd="old secret")
         oldie = envelope["data"]
@@ -77,7 +81,15 @@ def test_chatd_page_shows_what_the_original_page_sends_stickers_included(browser
         assert envelope["code"] == 0, envelope  # no request: friends at once
         expect(ann.page.locator("#friend-list .contact", has_text="Oldie")).to_be_visible()
         ann.open_chat("Oldie")
-        base_frame = {"id": 1, "userid": oldie["id"], "cmd": 10, "dstid": ann_id, "pic": "", "memo": "", "amount": 0}
+        base_frame = {
+            "id": 1,
+            "userid": oldie["id"],
+            "cmd": 10,
+            "dstid": ann_id,
+            "pic": "",
+            "memo": "",
+            "amount": 0,
+        }
         old_page_sends(base, oldie, [
             {**base_frame, "media": 1, "content": "hello from the old page", "url": ""},
             {**base_frame, "media": 4, "content": "", "url": STICKER},
