@@ -29,6 +29,7 @@ from handlers.outlet import Pinger
 from handlers.search import SearchHandler
 from models import db, meta
 from models import messages as message_q
+from server import original
 from server.bus import Bus, InProcessBus
 from server.context import Ctx
 from server.emoji import load_catalog
@@ -131,6 +132,8 @@ def make_ctx(settings: Settings, metrics_dir: str = "") -> Ctx:
     )
     writer.on_batch = metrics.batch
     catalog = load_catalog(ROOT / "asset")
+    if settings.original_client_dir is not None:  # listed now, not on the loop at the first sticker
+        original.sticker_files(settings.original_client_dir)
     shared: dict[str, Any] = {}
     if isinstance(bus, RedisBus):  # limits (and presence) use the bus's client, under its prefix
         shared = {"redis": bus.client, "redis_prefix": bus.channels.prefix.decode()}
