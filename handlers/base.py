@@ -88,7 +88,13 @@ class BaseHandler(tornado.web.RequestHandler):
         """A request from the original Go IM's pages (with `original_client` on): no _xsrf
         token and no Authorization header. It is checked by its origin instead of _xsrf,
         and its errors answer HTTP 200 with code -1, the only answers those pages read."""
-        return self.ctx.settings.original_client and original.is_plain_request(self.request)
+        # Its calls are POSTs; a GET (a page, a file, a missing path) keeps its real status.
+        request = self.request
+        return (
+            self.ctx.settings.original_client
+            and request.method == "POST"
+            and original.is_plain_request(request)
+        )
 
     def _args_or_empty(self) -> dict[str, Any]:
         try:

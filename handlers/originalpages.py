@@ -107,4 +107,7 @@ def original_routes(settings: Settings, chatd_asset: Path) -> tuple[str | None, 
     routes.append(
         (r"/asset/(.*)", OriginalAssetHandler, {"path": str(client.asset_dir), "fallback": str(chatd_asset)})
     )
+    uploads = client.root / "mnt"  # the original server's uploads, when copied over with it
+    if uploads.is_dir():
+        routes.append((r"/mnt/(.*)", OriginalAssetHandler, {"path": str(uploads), "fallback": str(uploads)}))
     return (HOME if HOME in client.pages else None), routes

@@ -14,6 +14,7 @@ from pathlib import Path
 from server.gotemplates import TemplateError, load_pages
 
 ASSET_PREFIX = "/asset/"  # where the original's pages (and its users' default avatars) link
+UPLOADS_PREFIX = "/mnt/"  # where the original server stored and served uploads (its mnt/)
 HOME = "/user/login.shtml"  # where the original's `/` redirects
 
 
@@ -68,9 +69,13 @@ def asset_file(asset_dir: Path, relative: str) -> Path | None:
     return Path(real)
 
 
-def asset_url_file(asset_dir: Path, url: str) -> Path | None:
-    """The original's file that a URL such as `/asset/images/user.jpg` names (the built-in
-    avatar and group icon its pages send), or None for any other URL."""
-    if not url.startswith(ASSET_PREFIX) or "?" in url or "#" in url:
+def asset_url_file(root: Path, url: str) -> Path | None:
+    """The original's file that a URL names: `/asset/images/user.jpg` (the built-in avatar
+    and group icon its pages send) in its asset/, or `/mnt/NAME` (where its server kept
+    uploads, avatars included) in its mnt/. None for any other URL."""
+    if "?" in url or "#" in url:
         return None
-    return asset_file(asset_dir, urllib.parse.unquote(url[len(ASSET_PREFIX) :]))
+    for prefix, folder in ((ASSET_PREFIX, "asset"), (UPLOADS_PREFIX, "mnt")):
+        if url.startswith(prefix):
+            return asset_file(root / folder, urllib.parse.unquote(url[len(prefix) :]))
+    return None

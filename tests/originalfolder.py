@@ -7,6 +7,7 @@ from pathlib import Path
 from PIL import Image
 
 STICKER = "/asset/plugins/doutu/mkgif/12鼓掌.gif"
+OLD_AVATAR = "/mnt/15443322110042.png"
 STICKER_AS_SENT = "/asset/plugins/doutu//mkgif/12鼓掌.gif"  # its page joins base + "/" + pkg
 
 
@@ -20,4 +21,6 @@ def original_folder(root: Path) -> Path:
     stickers.mkdir(parents=True)
     Image.new("RGB", (8, 8), "orange").save(stickers / "12鼓掌.gif")
     (stickers / "info.json").write_text('{"id": "mkgif", "assets": ["12鼓掌.gif"]}', encoding="utf-8")
+    (root / "mnt").mkdir()  # where the original server kept uploads (an old avatar)
+    Image.new("RGB", (16, 16), "teal").save(root / "mnt" / "15443322110042.png")
     return root

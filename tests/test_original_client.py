@@ -24,7 +24,7 @@ from tornado.websocket import websocket_connect
 from tests import mediafiles
 from tests.conftest import Account, ChatClient, connect, register, wait_until
 from tests.conftest import Api as ChatdApi
-from tests.originalfolder import STICKER, STICKER_AS_SENT, original_folder
+from tests.originalfolder import OLD_AVATAR, STICKER, STICKER_AS_SENT, original_folder
 from tests.serverproc import ServerProcess
 from tests.test_uploads import multipart
 
@@ -160,6 +160,11 @@ async def test_every_flow_of_the_original_client_works_with_original_client_on(o
     assert [u["id"] for u in (await bob.ok("contact/loadfriend", userid=bob.id))["rows"]] == [ann.id]
     found = (await bob.ok("user/find", id=ann.id))["data"]
     assert (found["id"], found["nickname"]) == (ann.id, "Ann")
+    # An avatar the original server stored under /mnt/ is served and kept on a profile edit.
+    assert (await ann.http.fetch(base + OLD_AVATAR)).body[:4] == b"\x89PNG"
+    await ann.ok("user/profile", avatar=OLD_AVATAR, nickname="Ann")
+    status, envelope = await ann.post("user/profile", avatar="/mnt/../view/user/login.html")
+    assert (status, envelope["code"]) == (200, -1)
 
     # Text, both ways, with no cmid; neither page gets an ack or any other frame it cannot show.
     await ann.open_chat()

@@ -40,9 +40,9 @@ def check_memo(memo: str) -> str:
 
 def check_avatar(user_id: int, avatar: str, original_assets: Path | None = None) -> str:
     """'' (no avatar) or the URL of an image this user uploaded here (the picture or its
-    thumbnail); 400 otherwise. With `original_assets` (the original client's asset/ folder,
-    when it is served) also `/asset/...` naming one of its files: the built-in avatar the
-    original's register page sends, which imported users keep. Runs in the database pool
+    thumbnail); 400 otherwise. With `original_assets` (the original client's folder, when
+    it is served) also `/asset/...` or `/mnt/...` naming one of its files: the built-in
+    avatar the original's register page sends, or an imported user's old upload. Runs in the database pool
     (it reads the upload's row, or stats the file)."""
     avatar = avatar.strip()
     if not avatar:
@@ -67,9 +67,8 @@ def check_avatar(user_id: int, avatar: str, original_assets: Path | None = None)
 
 
 def original_assets(ctx: Ctx) -> Path | None:
-    """The original client's asset/ folder when chatd serves it at /asset/."""
-    root = ctx.settings.original_client_dir
-    return root / "asset" if root is not None else None
+    """The original client's folder when chatd serves its asset/ and mnt/."""
+    return ctx.settings.original_client_dir
 
 
 def user_updated(user: PublicUser, to: tuple[int, ...]) -> Notice:
