@@ -83,8 +83,8 @@ class Summary:
             moved = ", ".join(f"{n} {kind}s" for kind, n in sorted(self.renumbered.items()))
             out.append(f"  new ids for {moved} whose original id chatd already used ("
                        f"{', '.join(self.renumbered_examples)}; all in table original_id)")  # fmt: skip
-        else:
-            out.append("  every user and group kept its original id")
+        elif self.users.made or self.groups.made:
+            out.append("  every user and group imported kept its original id")
         if self.nicknames_replaced or self.group_names_replaced:
             out.append(f"  named anew (empty, too long or with invisible characters): "
                        f"{self.nicknames_replaced} users, {self.group_names_replaced} groups")  # fmt: skip
@@ -206,6 +206,9 @@ class Importer:
         for group in page:
             if group.id in known:
                 self.summary.groups.already += 1
+                if group.owner_id in owners:  # its owner's membership, counted as on the first run
+                    self.summary.memberships.already += 1
+                    self.seen_members.add(_membership(owners[group.owner_id], known[group.id]))
             elif group.owner_id not in owners:
                 self.summary.groups.skip("its owner was not imported", f"group {group.id}")
             else:
