@@ -177,9 +177,11 @@ async def do_login(ctx: Ctx, mobile: str, passwd: str, address: str = "") -> Acc
     new_hash = checked.replacement or (await _rehash(ctx, passwd) if checked.needs_rehash else None)
 
     def login() -> AccountRow:
-        if new_hash:
-            # Only over the form that was checked: a password set meanwhile stays.
-            user_q.replace_passwd_hash(user_id, passwd_hash, new_hash)
+        # Only over the form that was checked: a password set meanwhile stays. An MD5 form
+        # changed meanwhile (a new password, or a login that got there first) lets no one in.
+        replaced = bool(new_hash) and user_q.replace_passwd_hash(user_id, passwd_hash, new_hash or "")
+        if checked.replacement and not replaced:
+            raise ClientError(401, "wrong mobile or password")
         user = user_q.find_by_id(user_id)
         assert user is not None
         if user.disabled:  # told only to whoever knows the password
