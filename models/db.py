@@ -254,6 +254,14 @@ def _search_index(db: peewee.Database) -> None:
     search.create_index(db)
 
 
+def _original_ids(db: peewee.Database) -> None:
+    """Version 12: `chatd import-original`'s table of original ids and the chatd ids they
+    became (models/imports.py), so running it again imports nothing twice."""
+    from models import imports
+
+    db.create_tables([imports.OriginalId], safe=True)
+
+
 # Each entry brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     lambda db: db.create_tables(_core_models(), safe=True),
@@ -267,6 +275,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _live_settings,
     _search_index,
     _delivery_cursors,
+    _original_ids,
 ]
 
 

@@ -14,7 +14,9 @@ from models.db import BaseModel, now_ms
 
 class User(BaseModel):
     mobile = peewee.CharField(max_length=32, unique=True)
-    passwd = peewee.CharField(max_length=255)  # an argon2id hash, never the password
+    # An argon2id hash, never the password (or, until its first login, an imported account's
+    # original md5 form: services/accounts.py LEGACY_PREFIX).
+    passwd = peewee.CharField(max_length=255)
     nickname = peewee.CharField(max_length=64)
     avatar = peewee.CharField(max_length=512, default="")
     sex = peewee.CharField(max_length=1, default="U")
@@ -102,6 +104,12 @@ def passwd_hash_by_id(user_id: int) -> str | None:
 
 def set_passwd_hash(user_id: int, passwd_hash: str) -> None:
     User.update(passwd=passwd_hash).where(User.id == user_id).execute()
+
+
+def replace_passwd_hash(user_id: int, old_hash: str, new_hash: str) -> bool:
+    """Store a new hash only while the old one is still there; False when it had changed."""
+    query = User.update(passwd=new_hash).where((User.id == user_id) & (User.passwd == old_hash))
+    return query.execute() > 0
 
 
 def issue_token(user_id: int) -> str:

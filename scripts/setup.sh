@@ -106,3 +106,41 @@ if ! psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1; then
     as_root su postgres -c "psql -Atc 'select pg_reload_conf()'" >/dev/null
   fi
 fi
+
+# MariaDB for tests/test_import_original.py (the original server's MySQL tables): root over
+# TCP on 127.0.0.1:3306 without a password, and a database "test", as on this machine kind.
+maria_sql() { mariadb --protocol=tcp -h 127.0.0.1 -P 3306 -u root "$@"; }
+maria_ready() { command -v mariadb >/dev/null && maria_sql -e 'select 1' >/dev/null 2>&1; }
+maria_answers() { (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; }
+if ! maria_ready; then
+  if ! maria_answers; then
+    if [ ! -x /usr/sbin/mariadbd ]; then apt_install mariadb-server; fi
+    # Without systemd (containers, CI) the package is installed but not started.
+    if ! maria_answers; then
+      say "starting MariaDB on 127.0.0.1:3306"
+      as_root mkdir -p /run/mysqld /var/log/mysql
+      as_root chown mysql:mysql /run/mysqld /var/log/mysql
+      if [ ! -d /var/lib/mysql/mysql ]; then
+        as_root mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+      fi
+      as_root sh -c 'setsid /usr/sbin/mariadbd --user=mysql --datadir=/var/lib/mysql \
+        --bind-address=127.0.0.1 --port=3306 --socket=/run/mysqld/mysqld.sock \
+        --log-error=/var/log/mysql/error.log </dev/null >/dev/null 2>&1 &'
+      for _ in $(seq 1 60); do maria_answers && break; sleep 0.5; done
+      maria_answers || { say "MariaDB did not start"; exit 1; }
+    fi
+  fi
+  # Debian's root logs in through the Unix socket only: let it in over TCP without a password.
+  if ! maria_ready; then
+    say "letting root into MariaDB over TCP on 127.0.0.1 without a password"
+    as_root mariadb -u root -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+      GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+      ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('');
+      FLUSH PRIVILEGES;"
+  fi
+  maria_ready || { say "MariaDB: root cannot log in over TCP on 127.0.0.1"; exit 1; }
+fi
+if ! maria_sql -D test -e 'select 1' >/dev/null 2>&1; then
+  say "creating MariaDB database test"
+  maria_sql -e 'CREATE DATABASE IF NOT EXISTS test'
+fi

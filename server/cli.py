@@ -1,4 +1,5 @@
-"""Admin commands: `chatd adduser`, `chatd passwd`, `chatd backup FILE`, `chatd restore FILE`.
+"""Admin commands: `chatd adduser`, `chatd passwd`, `chatd backup FILE`, `chatd restore FILE`,
+`chatd import-original URL`.
 
 Each parses its options, loads the settings as the server would (config file, environment,
 the overrides given), calls plain functions and prints one line; errors are one line
@@ -13,14 +14,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+import peewee
 import redis
+from tqdm import tqdm
 
-from models import db, meta
+from models import db, meta, original
 from server import backup, buswire
 from server.backupdb import label, sqlite_path
 from server.bus import TokenRevoked
 from server.errors import ClientError
-from server.services import accounts, admin
+from server.services import accounts, admin, importorig
 from server.settings import DEFAULT_CONFIG, Settings, SettingsError, load_settings
 
 
@@ -66,19 +69,32 @@ def _read_passwd() -> str:
     return line.rstrip("\r\n")
 
 
-def _in_transaction(settings: Settings, work: Callable[[], tuple[int, ...]]) -> tuple[int, ...]:
-    """Open the database (migrating it as the server would), run `work` in one transaction."""
+def _database_error(exc: Exception) -> NoReturn:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    _fail(f"database is not usable: {type(exc).__name__}: {first}")
+
+
+def _open(settings: Settings) -> peewee.Database:
+    """Open and bind the database, migrating it as the server would."""
     try:
         database = db.open_database(settings.database, settings.sqlite_synchronous)
         db.bind(database)
         db.migrate(database)
+    except Exception as exc:  # noqa: BLE001 - any driver error (bad path, refused, no permission) is one line
+        _database_error(exc)
+    return database
+
+
+def _in_transaction(settings: Settings, work: Callable[[], tuple[int, ...]]) -> tuple[int, ...]:
+    """Open the database (migrating it as the server would), run `work` in one transaction."""
+    database = _open(settings)
+    try:
         with database.connection_context(), database.atomic():
             return work()
     except ClientError as exc:
         _fail(exc.msg)
-    except Exception as exc:  # noqa: BLE001 - any driver error (bad path, refused, no permission) is one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        _fail(f"database is not usable: {type(exc).__name__}: {first}")
+    except Exception as exc:  # noqa: BLE001 - as in _open
+        _database_error(exc)
 
 
 def adduser(argv: Sequence[str]) -> None:
@@ -192,10 +208,45 @@ def restore_command(argv: Sequence[str]) -> None:
     print(f"chatd: restored {summary.describe()} into {label(settings.database)}")
 
 
+def import_original(argv: Sequence[str]) -> None:
+    parser = _parser(
+        "import-original",
+        "Copy the original Go server's users (their passwords keep working), friendships, groups "
+        "(as open groups) and memberships from its MySQL/MariaDB database into chatd's. Safe to "
+        "run again: what was imported before is skipped, and what users changed since stays. "
+        "Best run with the chat server stopped.",
+    )
+    parser.add_argument("url", metavar="URL", help="the original database: mysql://user:pass@host[:port]/db")
+    parser.add_argument("--batch", type=int, default=1000, help="rows read and committed at a time (1000)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.batch <= 100_000:
+        _fail("import-original: --batch must be 1 to 100000")
+    settings = _settings(args)
+    # Everything about the original database is checked before chatd's is opened, so a bad
+    # URL, an unreachable server or a missing table changes nothing here.
+    try:
+        source = original.OriginalDb(original.parse_url(args.url))
+        counts = source.check()
+    except original.SourceError as exc:
+        _fail(str(exc))
+    database = _open(settings)
+    with tqdm(total=sum(counts.values()), unit=" rows", desc="importing", file=sys.stderr) as bar:
+        try:
+            summary = importorig.run_import(source, database, args.batch, bar.update)
+        except (original.SourceError, peewee.PeeweeException) as exc:
+            bar.close()
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            _fail(f"import stopped: {reason}; what was imported so far stays: run it again to go on")
+        finally:
+            source.close()
+    print("\n".join(summary.lines()))
+
+
 # `chatd COMMAND ...`: what server/__main__.py dispatches before reading server options.
 COMMANDS: dict[str, Callable[[Sequence[str]], None]] = {
     "adduser": adduser,
     "passwd": passwd,
     "backup": backup_command,
     "restore": restore_command,
+    "import-original": import_original,
 }

@@ -86,7 +86,7 @@ def snapshot() -> dict[str, Any]:
 @pytest.mark.gen_test(timeout=60)
 async def test_previous_release_database_is_migrated_keeping_everything(ctx):
     state = await ctx.pools.db(snapshot)
-    assert state["version"] == len(db.MIGRATIONS) == 11
+    assert state["version"] == len(db.MIGRATIONS) == 12
     # Version 5 gave the chat an identity its processes share (their Redis names).
     assert len(ctx.chat_uid) == 16 and ctx.chat_uid == await ctx.pools.db(meta.chat_uid)
     assert state["friends"] == [(ALICE, BOB), (BOB, ALICE), (BOB, CAROL), (CAROL, BOB)]

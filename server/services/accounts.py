@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import peewee
 from argon2 import PasswordHasher
@@ -47,13 +49,49 @@ def hash_passwd(passwd: str) -> str:
     return _hasher.hash(passwd)
 
 
-def _verify(passwd_hash: str, passwd: str) -> tuple[bool, bool]:
-    """(matches, needs_rehash); runs in the hashing pool."""
+# An account imported from the original server (`chatd import-original`) keeps its password
+# as `md5$SALT$HEX`, HEX = md5(password + SALT) in lowercase hex, until its first login
+# replaces it with an argon2id hash. An argon2 hash always starts with "$argon2".
+LEGACY_PREFIX = "md5$"
+
+
+def legacy_hash(salt: str, md5_hex: str) -> str:
+    """The stored form of an original account's password (md5 of password + salt)."""
+    return f"{LEGACY_PREFIX}{salt}${md5_hex.strip().lower()}"
+
+
+def is_legacy(passwd_hash: str) -> bool:
+    return passwd_hash.startswith(LEGACY_PREFIX)
+
+
+class Checked(NamedTuple):
+    matches: bool
+    needs_rehash: bool  # argon2 with older parameters: rehash when hashing has room
+    replacement: str | None = None  # a legacy form's argon2id hash: store it with the login
+
+
+def _verify(passwd_hash: str, passwd: str) -> Checked:
+    """Check a password against its stored form; runs in the hashing pool."""
+    if is_legacy(passwd_hash):
+        return _verify_legacy(passwd_hash, passwd)
     try:
         _hasher.verify(passwd_hash, passwd)
     except (VerificationError, InvalidHashError):
-        return False, False
-    return True, _hasher.check_needs_rehash(passwd_hash)
+        return Checked(False, False)
+    return Checked(True, _hasher.check_needs_rehash(passwd_hash))
+
+
+def _verify_legacy(passwd_hash: str, passwd: str) -> Checked:
+    """md5(password + salt), compared in constant time. A match comes with its argon2id hash,
+    made in the same job so it cannot be refused as busy: the MD5 form is replaced by the
+    login it lets in. A mismatch spends an argon2 check, so a wrong password takes as long
+    on an imported account as on any other and does not tell them apart."""
+    salt, _, digest = passwd_hash[len(LEGACY_PREFIX) :].rpartition("$")
+    computed = hashlib.md5((passwd + salt).encode("utf-8")).hexdigest()  # noqa: S324 - the original's scheme, checked once
+    if hmac.compare_digest(computed.encode(), digest.encode("utf-8", "replace")):
+        return Checked(True, False, _hasher.hash(passwd))
+    _verify(_DUMMY_HASH, passwd)
+    return Checked(False, False)
 
 
 def check_nickname(nickname: str) -> str:
@@ -128,19 +166,22 @@ async def do_login(ctx: Ctx, mobile: str, passwd: str, address: str = "") -> Acc
     found = await ctx.pools.db(user_q.passwd_hash_of, mobile)
     passwd_hash = found[1] if found else _DUMMY_HASH
     try:
-        matches, needs_rehash = await ctx.pools.hashing(_verify, passwd_hash, passwd)
+        checked = await ctx.pools.hashing(_verify, passwd_hash, passwd)
     except ClientError:
         await limits.forgive(mobile, address)  # refused as busy: the password was never checked
         raise
-    if found is None or not matches:
+    if found is None or not checked.matches:
         raise ClientError(401, "wrong mobile or password")
     await limits.succeeded(mobile, address)
     user_id = found[0]
-    new_hash = await _rehash(ctx, passwd) if needs_rehash else None
+    new_hash = checked.replacement or (await _rehash(ctx, passwd) if checked.needs_rehash else None)
 
     def login() -> AccountRow:
-        if new_hash:
-            user_q.set_passwd_hash(user_id, new_hash)
+        # Only over the form that was checked: a password set meanwhile stays. An MD5 form
+        # changed meanwhile (a new password, or a login that got there first) lets no one in.
+        replaced = bool(new_hash) and user_q.replace_passwd_hash(user_id, passwd_hash, new_hash or "")
+        if checked.replacement and not replaced:
+            raise ClientError(401, "wrong mobile or password")
         user = user_q.find_by_id(user_id)
         assert user is not None
         if user.disabled:  # told only to whoever knows the password
@@ -173,8 +214,7 @@ async def do_change_passwd(ctx: Ctx, user_id: int, token: str, old: str, new: st
     if not await limits.attempt(account, address):
         raise ClientError(429, "too many wrong passwords; try again in a few minutes", retry_after=60)
     passwd_hash = await ctx.pools.db(user_q.passwd_hash_by_id, user_id) or _DUMMY_HASH
-    matches, _ = await ctx.pools.hashing(_verify, passwd_hash, old)
-    if not matches:
+    if not (await ctx.pools.hashing(_verify, passwd_hash, old)).matches:
         raise ClientError(403, "the current password is wrong")
     await limits.succeeded(account, address)
     new_hash = await ctx.pools.hashing(_hasher.hash, new)
