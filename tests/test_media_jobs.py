@@ -86,8 +86,10 @@ async def test_one_users_queued_uploads_do_not_hold_another_users_photo(
     bobs = track("bob1", upload(http_client, base_url, bob.token, small_png()))
     results = await asyncio.gather(*anns, bobs)
     assert all(status == 200 for status, _ in results), results
-    # Bob's first upload goes before Ann's second, though hers were queued first.
-    assert done.index("bob1") < done.index("ann2"), done
+    # Bob's first upload goes before Ann's second, though hers were queued first. Which of
+    # Ann's three reached the queue first is up to the network, so count hers as they end.
+    ann_done = [name for name in done if name.startswith("ann")]
+    assert done.index("bob1") < done.index(ann_done[1]), done
 
 
 @overrides(media_threads=2, image_max_frames=100_000)
