@@ -9,6 +9,12 @@ from pathlib import Path
 import orjson
 from PIL import Image
 
+from tests.serverproc import ServerProcess
+
+STICKER = "/asset/plugins/doutu/mkgif/12鼓掌.gif"
+STICKER_AS_SENT = "/asset/plugins/doutu//mkgif/12鼓掌.gif"  # its page joins base + "/" + pkg
+OLD_AVATAR = "/mnt/15443322110042.png"  # an upload the original server kept under mnt/
+
 HEAD = """{{define "/chat/head.shtml"}}
 <meta name="imitation" content="head part">
 <link rel="icon" href="data:,">
@@ -65,3 +71,20 @@ def make_original(root: Path) -> Path:
     secret.write_text(SECRET)
     (asset / "js" / "leak.js").symlink_to(secret)  # a symlink out of the folder
     return root
+
+
+def original_folder(root: Path) -> Path:
+    """The imitation plus what its users' messages name: a sticker of a name in Chinese (as
+    the original's are) and an old upload under mnt/."""
+    make_original(root)
+    stickers = root / "asset" / "plugins" / "doutu" / "mkgif"
+    Image.new("RGB", (8, 8), "orange").save(stickers / "12鼓掌.gif")
+    (root / "mnt").mkdir()
+    Image.new("RGB", (16, 16), "teal").save(root / OLD_AVATAR.lstrip("/"))
+    return root
+
+
+def start_original_server(data_dir: Path, folder: Path, *extra: str) -> ServerProcess:
+    """The real server process with original_client on, serving `folder`."""
+    args = ("--original-client", "true", "--original-client-dir", str(folder), *extra)
+    return ServerProcess(data_dir, None, *args).start()

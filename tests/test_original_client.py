@@ -24,7 +24,7 @@ from tornado.websocket import websocket_connect
 from tests import mediafiles
 from tests.conftest import Account, ChatClient, connect, register, wait_until
 from tests.conftest import Api as ChatdApi
-from tests.originalfolder import OLD_AVATAR, STICKER, STICKER_AS_SENT, original_folder
+from tests.originalfixture import OLD_AVATAR, STICKER, STICKER_AS_SENT, original_folder, start_original_server
 from tests.serverproc import ServerProcess
 from tests.test_uploads import multipart
 
@@ -115,10 +115,7 @@ class OriginalPage:
 
 @pytest.fixture
 def original_server(tmp_path):
-    folder = original_folder(tmp_path / "gochat")
-    proc = ServerProcess(
-        tmp_path, None, "--original-client", "true", "--original-client-dir", str(folder)
-    ).start()
+    proc = start_original_server(tmp_path, original_folder(tmp_path / "gochat"))
     yield proc
     proc.stop()
 
@@ -293,16 +290,7 @@ async def test_a_dropped_page_gets_again_only_what_no_answered_ping_confirmed(tm
     # The page never acks: a pong to a ping sent after a message proves it arrived (TCP
     # keeps order), so a connection that vanishes loses nothing and repeats nothing older.
     folder = original_folder(tmp_path / "gochat")
-    server = ServerProcess(
-        tmp_path,
-        None,
-        "--original-client",
-        "true",
-        "--original-client-dir",
-        str(folder),
-        "--ping-interval",
-        "0.2",
-    ).start()
+    server = start_original_server(tmp_path, folder, "--ping-interval", "0.2")
     try:
         ann = await OriginalPage(server.base_url).register_and_login("Ann")
         bob = await OriginalPage(server.base_url).register_and_login("Bob")

@@ -15,8 +15,8 @@ import pytest
 from tornado.httpclient import HTTPRequest
 
 from tests.conftest import register
-from tests.originalfixture import CHAT_CSS, SECRET, UTIL_JS, make_original
-from tests.serverproc import ROOT, ServerProcess, free_port
+from tests.originalfixture import CHAT_CSS, SECRET, UTIL_JS, make_original, start_original_server
+from tests.serverproc import ROOT, free_port
 
 CHATD_CHAT_CSS = (ROOT / "asset" / "css" / "chat.css").read_bytes()
 
@@ -36,10 +36,7 @@ def get(base_url: str, path: str, method: str = "GET", body: bytes | None = None
 def served(tmp_path_factory):
     """One server process serving the imitation (started once for the module's checks)."""
     data = tmp_path_factory.mktemp("served")
-    original = make_original(data / "original")
-    proc = ServerProcess(
-        data, None, "--original-client", "true", "--original-client-dir", str(original)
-    ).start()
+    proc = start_original_server(data, make_original(data / "original"))
     yield proc
     proc.stop()
 

@@ -9,7 +9,9 @@ import asyncio
 import re
 import shutil
 import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -192,8 +194,6 @@ def send_over_socket(base_url: str, token: str, dst: int, texts: list[str], pref
     from a thread with its own event loop."""
     from tornado.websocket import websocket_connect
 
-    errors: list[BaseException] = []
-
     async def run() -> None:
         ws = await websocket_connect(base_url.replace("http", "ws") + f"/chat?token={token}")
         for i, text in enumerate(texts):
@@ -206,6 +206,14 @@ def send_over_socket(base_url: str, token: str, dst: int, texts: list[str], pref
             acks += orjson.loads(message)["cmd"] == 12
         ws.close()
 
+    run_in_thread(run)
+
+
+def run_in_thread(run: Callable[[], Coroutine[Any, Any, None]], timeout: float = 60) -> None:
+    """Run a coroutine to its end in a thread with its own event loop (sync Playwright owns
+    this one); its exception, if any, fails the test."""
+    errors: list[BaseException] = []
+
     def main() -> None:
         try:
             asyncio.run(run())
@@ -214,5 +222,5 @@ def send_over_socket(base_url: str, token: str, dst: int, texts: list[str], pref
 
     thread = threading.Thread(target=main)
     thread.start()
-    thread.join(60)
+    thread.join(timeout)
     assert not thread.is_alive() and not errors, errors

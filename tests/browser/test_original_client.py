@@ -3,8 +3,6 @@ text and a sticker from its panel; chatd's page shows both, the sticker as an im
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import urllib.parse
 import urllib.request
 
@@ -12,18 +10,14 @@ import orjson
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Person
+from tests.browser.conftest import Person, run_in_thread
 from tests.browser.test_client import no_errors
-from tests.originalfolder import STICKER, original_folder
-from tests.serverproc import ServerProcess
+from tests.originalfixture import STICKER, original_folder, start_original_server
 
 
 @pytest.fixture
 def original_server(tmp_path):
-    folder = original_folder(tmp_path / "gochat")
-    proc = ServerProcess(
-        tmp_path, None, "--original-client", "true", "--original-client-dir", str(folder)
-    ).start()
+    proc = start_original_server(tmp_path, original_folder(tmp_path / "gochat"))
     yield proc
     proc.stop()
 
@@ -43,8 +37,6 @@ def old_page_sends(base_url: str, user: dict, frames: list[dict]) -> None:
     """The original's socket (?id=&token=, frames without cmid), from a thread of its own."""
     from tornado.websocket import websocket_connect
 
-    errors: list[BaseException] = []
-
     async def run() -> None:
         ws = await websocket_connect(
             base_url.replace("http", "ws") + f"/chat?id={user['id']}&token={user['token']}"
@@ -53,16 +45,7 @@ def old_page_sends(base_url: str, user: dict, frames: list[dict]) -> None:
             await ws.write_message(orjson.dumps(frame).decode())
         ws.close()
 
-    def main() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=main)
-    thread.start()
-    thread.join(30)
-    assert not thread.is_alive() and not errors, errors
+    run_in_thread(run, 30)
 
 
 def test_chatd_page_shows_what_the_original_page_sends_stickers_included(browser, original_server):
