@@ -101,12 +101,12 @@ def post(port: int, path: str, token: str = "", **body) -> dict:
     return envelope.get("data", {})
 
 
-def until(scrape, name: str, wanted: float) -> dict:
+def until(scrape, name: str, wanted: float, **labels: str) -> dict:
     """Scrape until `name` reaches `wanted`: another worker's counts arrive within a second."""
     deadline = time.monotonic() + FLUSH_WAIT_S
     while True:
         samples = scrape()
-        if value(samples, name) == wanted or time.monotonic() > deadline:
+        if value(samples, name, **labels) == wanted or time.monotonic() > deadline:
             return samples
         time.sleep(0.05)
 
@@ -170,7 +170,9 @@ def test_every_worker_counts_whichever_answers_the_scrape(tmp_path):
         samples = until(scrapers[alive].metrics, "chatd_sockets_open", SOCKETS_PER_WORKER)
         assert value(samples, "chatd_sockets_open") == SOCKETS_PER_WORKER
         assert value(samples, "chatd_acks_total") == 2
-        assert value(samples, "process_resident_memory_bytes", pid=str(dead)) == 0  # gone with it
+        # Its process figures go too: mark_process_dead removes its files one at a time.
+        samples = until(scrapers[alive].metrics, "process_resident_memory_bytes", 0, pid=str(dead))
+        assert value(samples, "process_resident_memory_bytes", pid=str(dead)) == 0
     finally:
         for conn in conns:
             conn.close()
